@@ -1,0 +1,107 @@
+/**
+ * The event log: one narrow interface with two back ends, Kafka (kafkajs) and the embedded
+ * file-backed log (the no-install default). Every layer talks to the log only through this.
+ *
+ * Offsets follow Kafka: per partition, a record's offset is its position; an "end offset" is the
+ * offset the next record will get; a committed offset is the next offset the group will read.
+ */
+
+export const TOPICS = {
+  events: 'events',
+  late: 'events.late',
+  dlq: 'events.dlq',
+  userProfiles: 'user-profiles',
+} as const;
+
+export interface TopicSpec {
+  name: string;
+  partitions: number;
+  /** Log compaction (keep the last record per key), as for `user-profiles`. */
+  compacted?: boolean;
+}
+
+/** The platform's topics, created idempotently by `services:up` and by the embedded log on open. */
+export const DEFAULT_TOPICS: TopicSpec[] = [
+  { name: TOPICS.events, partitions: 3 },
+  { name: TOPICS.late, partitions: 1 },
+  { name: TOPICS.dlq, partitions: 1 },
+  { name: TOPICS.userProfiles, partitions: 3, compacted: true },
+];
+
+export interface ProduceRecord {
+  /** Records with the same key go to the same partition, so per-key order is kept. */
+  key: string | null;
+  value: string;
+  /** Explicit partition; otherwise chosen from the key (murmur2, as Kafka's default partitioner). */
+  partition?: number;
+}
+
+export interface LogRecord {
+  topic: string;
+  partition: number;
+  offset: number;
+  key: string | null;
+  value: string;
+  /** Append time in epoch ms (log time, not event time). */
+  timestamp: number;
+}
+
+/** Records of one partition, in offset order. */
+export interface RecordBatch {
+  topic: string;
+  partition: number;
+  records: LogRecord[];
+}
+
+/** Per-partition offsets. */
+export type Offsets = Map<number, number>;
+
+export interface ConsumeOptions {
+  group: string;
+  topic: string;
+  /**
+   * Where to start on partitions as they are assigned. Partitions missing from the result start at
+   * the group's committed offset, or at the beginning of the log when none is committed. Consumers
+   * that keep their own offsets (the speed layer's state store, the archive's progress file) answer
+   * this so that a restart or a rebalance resumes exactly where their durable state ends.
+   */
+  startOffsets?: (partitions: number[]) => Promise<Offsets>;
+  /**
+   * Stop once every partition has been read up to the end offsets observed when consuming began
+   * (`--once` runs: drain, flush, commit, exit). `done` resolves then.
+   */
+  untilEnd?: boolean;
+  /** Upper bound on records per delivered batch. */
+  maxBatchRecords?: number;
+  /** Called with each batch; the next batch of the same partition waits for the returned promise. */
+  onBatch: (batch: RecordBatch) => Promise<void>;
+  /** Called when partitions are assigned or revoked (after a rebalance). */
+  onAssignment?: (partitions: number[]) => void | Promise<void>;
+  /** Called when the whole consumer goes idle: every assigned partition is at its end. */
+  onIdle?: () => void | Promise<void>;
+}
+
+export interface ConsumerHandle {
+  /** Commits the group's offsets (next offset to read, per partition). */
+  commit(offsets: Offsets): Promise<void>;
+  /** Stops fetching, waits for the batch in flight, and leaves the group. */
+  stop(): Promise<void>;
+  /** Resolves when consuming ends (stop(), or the end was reached with `untilEnd`); rejects on failure. */
+  readonly done: Promise<void>;
+}
+
+export interface EventLog {
+  readonly kind: 'embedded' | 'kafka';
+  /** Creates missing topics; existing ones are left as they are. */
+  ensureTopics(specs: TopicSpec[]): Promise<void>;
+  /** Resolves once the records are durable (fsync'd, or acknowledged by all in-sync replicas). */
+  produce(topic: string, records: ProduceRecord[]): Promise<void>;
+  partitionCount(topic: string): Promise<number>;
+  /** The offset the next record will get, per partition. */
+  endOffsets(topic: string): Promise<Offsets>;
+  committedOffsets(group: string, topic: string): Promise<Offsets>;
+  consume(opts: ConsumeOptions): Promise<ConsumerHandle>;
+  /** Reads records of one partition from `fromOffset`, at most `max` (for tools and tests). */
+  read(topic: string, partition: number, fromOffset: number, max: number): Promise<LogRecord[]>;
+  close(): Promise<void>;
+}

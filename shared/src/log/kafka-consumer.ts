@@ -1,0 +1,171 @@
+import type { Batch, Consumer, EachBatchPayload } from 'kafkajs';
+import type { KafkaLog } from './kafka-log.ts';
+import type { ConsumeOptions, ConsumerHandle, LogRecord, Offsets } from './types.ts';
+
+/**
+ * A consumer-group member over kafkajs `eachBatch`. Offsets are resolved by hand after each
+ * delivered chunk (so a stop mid-batch re-fetches the rest) and committed only through commit().
+ */
+export class KafkaConsumer implements ConsumerHandle {
+  readonly done: Promise<void>;
+  private resolveDone!: () => void;
+  private rejectDone!: (e: unknown) => void;
+  private readonly consumer: Consumer;
+  private readonly topic: string;
+  /** Start offsets of the current assignment, per partition; resolved once per group join. */
+  private assignment: Promise<Map<number, number>> = Promise.resolve(new Map());
+  /** Partitions already positioned (sought to their start offset) in the current assignment. */
+  private positioned = new Set<number>();
+  private ends: Offsets | null = null;
+  private readonly reached = new Set<number>();
+  private assigned: number[] = [];
+  private deliveredSinceFetch = 0;
+  private idle = false;
+  private failure: unknown = null;
+  private stopping: Promise<void> | null = null;
+
+  constructor(
+    private readonly log: KafkaLog,
+    private readonly opts: ConsumeOptions,
+  ) {
+    this.topic = log.name(opts.topic);
+    this.done = new Promise((resolve, reject) => {
+      this.resolveDone = resolve;
+      this.rejectDone = reject;
+    });
+    this.consumer = log.kafka.consumer({
+      groupId: log.name(opts.group),
+      allowAutoTopicCreation: false,
+      // Throughput: large fetches; latency: the broker answers at once when data is there.
+      minBytes: 1,
+      maxWaitTimeInMs: 100,
+      maxBytesPerPartition: 16 << 20,
+      maxBytes: 64 << 20,
+    });
+    const { GROUP_JOIN, FETCH, CRASH } = this.consumer.events;
+    this.consumer.on(GROUP_JOIN, ({ payload }) => this.onJoin(payload.memberAssignment[this.topic] ?? []));
+    this.consumer.on(FETCH, () => this.onFetch());
+    this.consumer.on(CRASH, ({ payload }) => {
+      if (!payload.restart) this.fail(payload.error);
+    });
+  }
+
+  async start(): Promise<void> {
+    if (this.opts.untilEnd) this.ends = await this.log.endOffsets(this.opts.topic);
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: (payload) => this.eachBatch(payload),
+    });
+  }
+
+  async commit(offsets: Offsets): Promise<void> {
+    await this.consumer.commitOffsets(
+      [...offsets].map(([partition, offset]) => ({ topic: this.topic, partition, offset: String(offset) })),
+    );
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.consumer.disconnect().then(
+      () => (this.failure === null ? this.resolveDone() : this.rejectDone(this.failure)),
+      (e: unknown) => this.rejectDone(this.failure ?? e),
+    );
+    return this.stopping.then(() => this.done.catch(() => undefined));
+  }
+
+  private fail(e: unknown): void {
+    this.failure ??= e;
+    // Not awaited: disconnecting waits for the batch in flight, which may be the caller.
+    setImmediate(() => void this.stop());
+  }
+
+  private onJoin(partitions: number[]): void {
+    this.assigned = partitions;
+    this.positioned = new Set();
+    this.assignment = this.resolveStarts(partitions);
+    this.assignment.catch((e: unknown) => this.fail(e));
+  }
+
+  private async resolveStarts(partitions: number[]): Promise<Map<number, number>> {
+    await this.opts.onAssignment?.(partitions);
+    const starts = (await this.opts.startOffsets?.(partitions)) ?? new Map<number, number>();
+    if (this.ends) {
+      // A partition that has nothing to deliver before its end never yields a batch: settle it now.
+      const committed = await this.log.committedOffsets(this.opts.group, this.opts.topic);
+      const low = new Map((await this.log.watermarks(this.opts.topic)).map((w) => [w.partition, w.low]));
+      for (const p of partitions) {
+        const start = starts.get(p) ?? committed.get(p) ?? low.get(p) ?? 0;
+        if (start >= (this.ends.get(p) ?? 0)) this.reached.add(p);
+      }
+      this.checkEnd();
+    }
+    return starts;
+  }
+
+  private checkEnd(): void {
+    if (this.ends && [...this.ends.keys()].every((p) => this.reached.has(p))) setImmediate(() => void this.stop());
+  }
+
+  private onFetch(): void {
+    if (this.deliveredSinceFetch === 0 && this.assigned.length > 0 && !this.idle && this.opts.onIdle) {
+      this.idle = true;
+      Promise.resolve(this.opts.onIdle()).catch((e: unknown) => this.fail(e));
+    }
+    this.deliveredSinceFetch = 0;
+  }
+
+  private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    if (this.failure !== null || this.stopping) return;
+    const { partition } = batch;
+    if (!this.positioned.has(partition)) {
+      const start = (await this.assignment).get(partition);
+      this.positioned.add(partition);
+      if (start !== undefined && Number(batch.firstOffset()) !== start) {
+        this.consumer.seek({ topic: this.topic, partition, offset: String(start) });
+        return;
+      }
+    }
+    const end = this.ends?.get(partition) ?? Infinity;
+    const max = this.opts.maxBatchRecords ?? 5000;
+    const records = toRecords(batch, this.opts.topic, end);
+    try {
+      for (let i = 0; i < records.length && isRunning() && !isStale() && !this.stopping; i += max) {
+        const chunk = records.length <= max ? records : records.slice(i, i + max);
+        this.deliveredSinceFetch += chunk.length;
+        this.idle = false;
+        await this.opts.onBatch({ topic: this.opts.topic, partition, records: chunk });
+        const last = chunk[chunk.length - 1]!.offset;
+        resolveOffset(String(last));
+        if (last + 1 >= end) {
+          this.reached.add(partition);
+          this.checkEnd();
+        }
+        await heartbeat();
+      }
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+}
+
+/** kafkajs messages (string offsets, Buffer keys and values) to records, stopping at `end`. */
+function toRecords(batch: Batch, topic: string, end: number): LogRecord[] {
+  const { partition, messages } = batch;
+  const out: LogRecord[] = [];
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i]!;
+    const offset = Number(m.offset);
+    if (offset >= end) break;
+    out.push({
+      topic,
+      partition,
+      offset,
+      key: m.key ? m.key.toString() : null,
+      value: m.value ? m.value.toString() : '',
+      timestamp: Number(m.timestamp),
+    });
+  }
+  return out;
+}

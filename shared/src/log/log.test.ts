@@ -1,0 +1,227 @@
+/**
+ * One conformance suite, run against both back ends: the embedded log on a temp dir, and Kafka on
+ * the real broker with a unique topic prefix per test (its topics and groups deleted afterwards).
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { kafkaBrokersFor } from '../testing/services.ts';
+import { EmbeddedLog } from './embedded-log.ts';
+import { KafkaLog } from './kafka-log.ts';
+import { partitionForKey } from './murmur2.ts';
+import type { ConsumeOptions, ConsumerHandle, EventLog, LogRecord, Offsets, RecordBatch } from './types.ts';
+
+const TOPICS = [
+  { name: 'three', partitions: 3 },
+  { name: 'one', partitions: 1 },
+];
+
+interface Harness {
+  log: EventLog;
+  /** Closes the log and opens it again on the same data (dir, or broker and prefix). */
+  reopen(): Promise<EventLog>;
+}
+
+type Backend = { name: string; open(t: TestContext): Promise<Harness | null> };
+
+const embedded: Backend = {
+  name: 'embedded',
+  async open(t) {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'elog-test-'));
+    const h: Harness = {
+      log: await EmbeddedLog.open(dir),
+      async reopen() {
+        await h.log.close();
+        return (h.log = await EmbeddedLog.open(dir));
+      },
+    };
+    t.after(async () => {
+      await h.log.close();
+      await rm(dir, { recursive: true, force: true });
+    });
+    await h.log.ensureTopics(TOPICS);
+    return h;
+  },
+};
+
+const kafka: Backend = {
+  name: 'kafka',
+  async open(t) {
+    const brokers = await kafkaBrokersFor(t);
+    if (!brokers) return null;
+    const topicPrefix = `test-${randomUUID().slice(0, 8)}.`;
+    const h: Harness = {
+      log: new KafkaLog({ brokers, topicPrefix }),
+      async reopen() {
+        await h.log.close();
+        return (h.log = new KafkaLog({ brokers, topicPrefix }));
+      },
+    };
+    t.after(async () => {
+      await h.log.close();
+      await deleteKafkaPrefix(brokers, topicPrefix);
+    });
+    await h.log.ensureTopics(TOPICS);
+    return h;
+  },
+};
+
+async function deleteKafkaPrefix(brokers: string[], prefix: string): Promise<void> {
+  const admin = new KafkaLog({ brokers }).kafka.admin();
+  await admin.connect();
+  try {
+    const { groups } = await admin.listGroups();
+    const mine = groups.map((g) => g.groupId).filter((g) => g.startsWith(prefix));
+    if (mine.length > 0) await admin.deleteGroups(mine);
+    const topics = (await admin.listTopics()).filter((n) => n.startsWith(prefix));
+    if (topics.length > 0) await admin.deleteTopics({ topics });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function readAll(log: EventLog, topic: string): Promise<LogRecord[][]> {
+  const ends = await log.endOffsets(topic);
+  const out: LogRecord[][] = [];
+  for (const [p, end] of [...ends].sort((a, b) => a[0] - b[0])) out[p] = await log.read(topic, p, 0, end);
+  return out;
+}
+
+/** Consumes with `untilEnd` and returns every batch delivered. */
+async function drain(
+  log: EventLog,
+  opts: Omit<ConsumeOptions, 'onBatch' | 'untilEnd'>,
+  onBatch?: (b: RecordBatch, handle: ConsumerHandle) => Promise<void>,
+) {
+  const batches: RecordBatch[] = [];
+  let started!: (h: ConsumerHandle) => void;
+  const handleReady = new Promise<ConsumerHandle>((resolve) => (started = resolve));
+  const handle = await log.consume({
+    ...opts,
+    untilEnd: true,
+    onBatch: async (b) => {
+      batches.push(b);
+      await onBatch?.(b, await handleReady);
+    },
+  });
+  started(handle);
+  await handle.done;
+  return { batches, handle };
+}
+
+function values(records: LogRecord[]): string[] {
+  return records.map((r) => r.value);
+}
+
+function conformance(backend: Backend): void {
+  const it = (name: string, body: (h: Harness) => Promise<void>) =>
+    test(`${backend.name}: ${name}`, { timeout: 120_000 }, async (t) => {
+      const h = await backend.open(t);
+      if (h) await body(h);
+    });
+
+  it('keeps records in order with consecutive offsets, keys and values intact', async ({ log }) => {
+    const odd = ['plain', 'tab\there', 'new\nline', 'ünïcødé ✓', '', '\u0000nul'];
+    const sent = odd.flatMap((s, i) => [{ key: s, value: JSON.stringify({ i, s }) }, { key: null, value: `null-key-${i}` }]);
+    await log.produce('one', sent.slice(0, 5));
+    await log.produce('one', sent.slice(5));
+    const got = await log.read('one', 0, 0, 1000);
+    assert.deepEqual(got.map((r) => [r.offset, r.key, r.value]), sent.map((r, i) => [i, r.key, r.value]));
+    assert.ok(got.every((r) => r.topic === 'one' && r.partition === 0 && Number.isFinite(r.timestamp)));
+    assert.deepEqual(values(await log.read('one', 0, 3, 4)), values(got.slice(3, 7)));
+    assert.deepEqual(await log.read('one', 0, sent.length, 10), []);
+  });
+
+  it('puts a key in the partition Kafka’s murmur2 partitioner picks, honours explicit partitions', async ({ log }) => {
+    const keys = Array.from({ length: 60 }, (_, i) => `user-${i * 7919}`);
+    await log.produce('three', keys.map((key) => ({ key, value: key })));
+    await log.produce('three', [{ key: 'anything', value: 'pinned', partition: 2 }]);
+    const parts = await readAll(log, 'three');
+    for (const [p, records] of parts.entries()) {
+      for (const r of records) assert.equal(r.value === 'pinned' ? 2 : partitionForKey(r.key!, 3), p, r.value);
+    }
+    assert.equal(parts.flat().length, keys.length + 1);
+    assert.ok(parts[2]!.some((r) => r.value === 'pinned'));
+  });
+
+  it('reports end offsets as the count of records per partition', async ({ log }) => {
+    assert.equal(await log.partitionCount('three'), 3);
+    assert.deepEqual(await log.endOffsets('three'), new Map([[0, 0], [1, 0], [2, 0]]));
+    const counts = [4, 0, 9];
+    for (const [p, n] of counts.entries()) {
+      if (n > 0) await log.produce('three', Array.from({ length: n }, (_, i) => ({ key: null, value: `${i}`, partition: p })));
+    }
+    assert.deepEqual(await log.endOffsets('three'), new Map(counts.map((n, p) => [p, n])));
+  });
+
+  it('round-trips committed offsets, merging partitions not named', async ({ log }) => {
+    await log.produce('three', [0, 1, 2].map((p) => ({ key: null, value: 'x', partition: p })));
+    const group = 'commit-g';
+    assert.deepEqual(await log.committedOffsets(group, 'three'), new Map());
+    const { handle } = await drain(log, { group, topic: 'three' });
+    const handle2 = await log.consume({ group, topic: 'three', onBatch: async () => undefined });
+    await handle2.commit(new Map([[0, 1], [2, 1]]));
+    assert.deepEqual(await log.committedOffsets(group, 'three'), new Map([[0, 1], [2, 1]]));
+    await handle2.commit(new Map([[1, 1]]));
+    assert.deepEqual(await log.committedOffsets(group, 'three'), new Map([[0, 1], [1, 1], [2, 1]]));
+    await handle2.stop();
+    await handle.stop();
+  });
+
+  it('consumes from start offsets to the end, in order, in bounded batches', async ({ log }) => {
+    await log.produce('three', Array.from({ length: 150 }, (_, i) => ({ key: `k${i % 11}`, value: `v${i}` })));
+    const all = await readAll(log, 'three');
+    const starts: Offsets = new Map([[0, 5], [1, 0]]);
+    let asked: number[] = [];
+    const { batches } = await drain(log, {
+      group: 'from-starts',
+      topic: 'three',
+      maxBatchRecords: 7,
+      startOffsets: async (ps) => ((asked = ps), starts),
+    });
+    assert.deepEqual([...asked].sort(), [0, 1, 2]);
+    assert.ok(batches.every((b) => b.records.length > 0 && b.records.length <= 7 && b.records.every((r) => r.partition === b.partition)));
+    for (const [p, records] of all.entries()) {
+      const got = batches.filter((b) => b.partition === p).flatMap((b) => b.records);
+      assert.deepEqual(got, records.slice(starts.get(p) ?? 0), `partition ${p}`);
+    }
+  });
+
+  it('ends at once with untilEnd on an empty topic', async ({ log }) => {
+    const { batches } = await drain(log, { group: 'empty', topic: 'three' });
+    assert.equal(batches.length, 0);
+  });
+
+  it('resumes a group from its committed offsets after a restart', async (h) => {
+    const first = Array.from({ length: 40 }, (_, i) => ({ key: `k${i}`, value: `a${i}` }));
+    const second = Array.from({ length: 25 }, (_, i) => ({ key: `k${i}`, value: `b${i}` }));
+    await h.log.produce('three', first);
+    const run = async (log: EventLog) => {
+      const { batches } = await drain(log, { group: 'resume', topic: 'three' }, async (b, handle) => {
+        await handle.commit(new Map([[b.partition, b.records[b.records.length - 1]!.offset + 1]]));
+      });
+      return batches.flatMap((b) => values(b.records)).sort();
+    };
+    assert.deepEqual(await run(h.log), first.map((r) => r.value).sort());
+    await h.log.produce('three', second);
+    assert.deepEqual(await run(await h.reopen()), second.map((r) => r.value).sort());
+  });
+
+  it('rejects done and stops when onBatch throws', async ({ log }) => {
+    await log.produce('one', [{ key: null, value: 'boom' }]);
+    const handle = await log.consume({
+      group: 'failing',
+      topic: 'one',
+      onBatch: async () => {
+        throw new Error('handler failed');
+      },
+    });
+    await assert.rejects(handle.done, /handler failed/);
+  });
+}
+
+conformance(embedded);
+conformance(kafka);

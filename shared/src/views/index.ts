@@ -1,0 +1,5 @@
+export * from './columns.ts';
+export * from './definition.ts';
+export * from './filter.ts';
+export * from './windows.ts';
+export * from './workload.ts';

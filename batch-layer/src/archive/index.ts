@@ -1,0 +1,5 @@
+export { ARCHIVER_GROUP, startArchiver, type ArchiverOptions, type ArchiverStats, type RunningArchiver } from './archiver.ts';
+export { listArchiveFiles, archiveFileName, type ArchiveFile } from './files.ts';
+export { progressFile, readProgress, type ArchiveProgress } from './progress.ts';
+export { createArchiveView, readArchiveSnapshot, type ArchiveSnapshot } from './snapshot.ts';
+export { enlargeYoungGeneration } from './heap.ts';

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { createLogger, loadConfig } from '@lambda/shared';
 import { openEventLog } from '@lambda/shared/log/open';
 import { enlargeYoungGeneration, startArchiver, type ArchiverStats } from '@lambda/batch-layer';
@@ -6,6 +6,7 @@ import {
   DEFAULT_FLUSH_INTERVAL_MS,
   DEFAULT_FLUSH_RECORDS,
 } from '@lambda/batch-layer/archive/archiver';
+import { positiveInt } from '../options.ts';
 
 export function registerArchive(program: Command): void {
   program
@@ -21,7 +22,7 @@ export function registerArchive(program: Command): void {
       const config = loadConfig();
       enlargeYoungGeneration();
       const logger = createLogger('archiver', config.logLevel);
-      const log = await openEventLog(config, { clientId: `${config.kafkaClientId}-archiver` });
+      const log = await openEventLog(config, { clientId: 'archiver' });
       const started = performance.now();
       let lastFiles = 0;
       let lastCaughtUp = -1;
@@ -65,10 +66,4 @@ function summary(stats: ArchiverStats, started: number): string {
     `${stats.archived} archived, ${stats.deadLettered} dead-lettered, ${stats.files} files, ` +
     `${rate} records/s over ${seconds.toFixed(1)} s`
   );
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer');
-  return n;
 }

@@ -1,11 +1,11 @@
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { VIEWS, findView, viewColumns, type TimeRange, type ViewDefinition } from '@lambda/shared';
+import { VIEWS, findView, keyColumnOf, viewColumns, type TimeRange, type ViewDefinition, type ViewRow } from '@lambda/shared';
 import { sqlString } from '../archive/parquet-writer.ts';
 import { readManifest } from './manifest.ts';
 import { versionDir } from './paths.ts';
 
-export type BatchRow = Record<string, bigint | number | string | boolean | null>;
+export type BatchRow = ViewRow;
 
 export interface BatchViewAnswer {
   view: string;
@@ -20,11 +20,6 @@ export interface BatchViewAnswer {
 
 export interface BatchViewQuery extends TimeRange {
   key?: string;
-}
-
-/** The column that identifies a row's key, or null (global series and open-session counts). */
-export function keyColumnOf(view: ViewDefinition): string | null {
-  return view.key && view.output.kind !== 'open_sessions' ? view.key : null;
 }
 
 /**

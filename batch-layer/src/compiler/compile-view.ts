@@ -9,11 +9,16 @@ import {
   type ViewColumn,
   type ViewDefinition,
 } from '@lambda/shared/views/index';
-import { comparison, ident, timestampLiteral, where } from './sql.ts';
+import { comparison, ident, literal, timestampLiteral, where } from './sql.ts';
 
 export interface CompileOptions extends TimeRange {
   /** A relation (table, view, or table function call) with the archive's columns. */
   source: string;
+  /**
+   * `source` is `runEventsSql`'s result (ideally materialised once per run for all the views it
+   * was built for): deduplicated already, times as epoch ms. The view then only filters it.
+   */
+  deduplicated?: boolean;
 }
 
 /**
@@ -23,17 +28,20 @@ export interface CompileOptions extends TimeRange {
  * window_start, then key. With `from`/`to`, only windows lying entirely inside `[from, to)` are
  * produced, computed exactly from the events `inputRange` says they depend on.
  *
- * Duplicates are removed first: the first occurrence of an event_id in log order
- * (log_partition, log_offset) is kept. Duplicates are re-deliveries of one fact with identical
- * fields, so the view's own row filters may run before the dedupe without changing the result,
- * and the dedupe only sorts the rows the view reads.
+ * Duplicates are removed first (unless `deduplicated`): the first occurrence of an event_id in
+ * log order (log_partition, log_offset) is kept.
  */
 export function compileView(view: ViewDefinition, options: CompileOptions): string {
   if (view.timeDomain !== 'event') {
     throw new Error(`view "${view.name}" uses processing time; the batch layer recomputes event-time views only`);
   }
   const range: TimeRange = { from: options.from, to: options.to };
-  const ctes = [`events AS (${eventsSql(view, options.source, inputRange(view.window, range))})`];
+  const input = inputRange(view.window, range);
+  const events = options.deduplicated
+    ? `SELECT ${[...columnsRead(view)].map(ident).join(', ')} FROM ${options.source}
+    WHERE ${typeIn(view.input.types)}${timeBounds(input, String)} AND ${where(view.input.filter)}`
+    : dedupedEventsSql(options.source, columnsRead(view), view.input.types, input, where(view.input.filter));
+  const ctes = [`events AS (${events})`];
   const key = view.key ? ident(view.key) : null;
   if (view.window.kind === 'session') {
     ctes.push(...sessionCtes(view, view.window, key));
@@ -54,27 +62,61 @@ SELECT *${alert} FROM measured${inRange.length ? ` WHERE ${inRange.join(' AND ')
 ORDER BY window_start${orderKey}`;
 }
 
-/** The view's input: its events in the input range, filtered, deduplicated, times as epoch ms. */
-function eventsSql(view: ViewDefinition, source: string, range: TimeRange): string {
-  const columns = new Set<ViewColumn>(['event_id', 'event_time']);
+/**
+ * The events all of `views` read, deduplicated once per run instead of once per view: the columns
+ * any of them reads plus `type`, times as epoch ms, rows of their event types within the union of
+ * their input ranges for `range`; each view's own row filters stay in the view. Materialise it
+ * (e.g. a temp table) and compile each of `views` with `{ source: <it>, deduplicated: true }` and
+ * a `from`/`to` inside `range`.
+ */
+export function runEventsSql(views: readonly ViewDefinition[], source: string, range: TimeRange = {}): string {
+  const columns = new Set<ViewColumn>(['type']);
+  for (const view of views) for (const c of columnsRead(view)) columns.add(c);
+  const types = [...new Set(views.flatMap((v) => v.input.types))];
+  const inputs = views.map((v) => inputRange(v.window, range));
+  const from = inputs.some((r) => r.from === undefined) ? undefined : Math.min(...inputs.map((r) => r.from!));
+  const to = inputs.some((r) => r.to === undefined) ? undefined : Math.max(...inputs.map((r) => r.to!));
+  return dedupedEventsSql(source, columns, types, { from, to }, 'TRUE');
+}
+
+/** What a view reads of an event: event_time, its key, and the columns its filters and aggregates name. */
+function columnsRead(view: ViewDefinition): Set<ViewColumn> {
+  const columns = new Set<ViewColumn>(['event_time']);
   if (view.key) columns.add(view.key);
   for (const c of view.input.filter) columns.add(c.column);
   for (const a of view.aggregates) {
     if (a.column) columns.add(a.column);
     for (const c of a.where ?? []) columns.add(c.column);
   }
+  return columns;
+}
+
+/**
+ * `columns` of the events in the archive-shaped `source` with one of `types` within `range` that
+ * pass `rowFilter`, deduplicated, times as epoch ms. Duplicates are re-deliveries of one fact with
+ * identical fields, so the row filters may run before the dedupe without changing the result, and
+ * the dedupe only sorts the rows that are read.
+ */
+function dedupedEventsSql(source: string, columns: Set<ViewColumn>, types: readonly string[], range: TimeRange, rowFilter: string): string {
   const projection = [...columns].map((c) => (COLUMN_KINDS[c] === 'timestamp' ? `epoch_ms(${ident(c)}) AS ${ident(c)}` : ident(c)));
-  const typeList = view.input.types.map((t) => `'${t}'`).join(', ');
-  // Conditions on the source's own TIMESTAMPTZ column, so DuckDB can skip Parquet row groups.
-  const timeBounds = [
-    range.from !== undefined ? ` AND event_time >= ${timestampLiteral(range.from)}` : '',
-    range.to !== undefined ? ` AND event_time < ${timestampLiteral(range.to)}` : '',
-  ].join('');
-  return `SELECT * EXCLUDE (log_partition, log_offset) FROM (
-    SELECT ${projection.join(', ')}, log_partition, log_offset FROM ${source}
-    WHERE type IN (${typeList})${timeBounds}
-  ) WHERE ${where(view.input.filter)}
+  // Time bounds on the source's own TIMESTAMPTZ column, so DuckDB can skip Parquet row groups.
+  return `SELECT * EXCLUDE (event_id, log_partition, log_offset) FROM (
+    SELECT ${projection.join(', ')}, event_id, log_partition, log_offset FROM ${source}
+    WHERE ${typeIn(types)}${timeBounds(range, timestampLiteral)}
+  ) WHERE ${rowFilter}
   QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY log_partition, log_offset) = 1`;
+}
+
+function typeIn(types: readonly string[]): string {
+  return `type IN (${types.map(literal).join(', ')})`;
+}
+
+/** Conditions on event_time within `range`, written for the source's type of time by `instant`. */
+function timeBounds(range: TimeRange, instant: (ms: number) => string): string {
+  return [
+    range.from !== undefined ? ` AND event_time >= ${instant(range.from)}` : '',
+    range.to !== undefined ? ` AND event_time < ${instant(range.to)}` : '',
+  ].join('');
 }
 
 /**

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { EVENT_TYPES, type EventType } from '../events/schema.ts';
 import { COLUMN_KINDS, VIEW_COLUMNS, fieldPresence, type ViewColumn } from './columns.ts';
 import { filterSchema, type Filter } from './filter.ts';
+import { keyColumnOf } from './rows.ts';
 
 /**
  * A view, declared once as data. The batch layer compiles it to SQL and the speed layer to
@@ -191,7 +192,8 @@ export function viewColumns(v: ViewDefinition): { name: string; type: ColumnType
     { name: 'window_start', type: 'BIGINT' },
     { name: 'window_end', type: 'BIGINT' },
   ];
-  if (v.key && v.output.kind !== 'open_sessions') cols.push({ name: v.key, type: 'VARCHAR' });
+  const key = keyColumnOf(v);
+  if (key) cols.push({ name: key, type: 'VARCHAR' });
   if (v.output.kind === 'sessions') cols.push({ name: 'duration_ms', type: 'BIGINT' });
   if (v.output.kind === 'open_sessions') cols.push({ name: v.output.column, type: 'BIGINT' });
   for (const a of v.aggregates) cols.push({ name: a.name, type: 'BIGINT' });

@@ -3,3 +3,4 @@ export * from './definition.ts';
 export * from './filter.ts';
 export * from './windows.ts';
 export * from './workload.ts';
+export * from './rows.ts';

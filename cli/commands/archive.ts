@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { createLogger, loadConfig } from '@lambda/shared';
+import { createLogger, enlargeYoungGeneration, loadConfig } from '@lambda/shared';
 import { openEventLog } from '@lambda/shared/log/open';
-import { enlargeYoungGeneration, startArchiver, type ArchiverStats } from '@lambda/batch-layer';
+import { startArchiver, type ArchiverStats } from '@lambda/batch-layer';
 import {
   DEFAULT_FLUSH_INTERVAL_MS,
   DEFAULT_FLUSH_RECORDS,

@@ -2,4 +2,3 @@ export { ARCHIVER_GROUP, startArchiver, type ArchiverOptions, type ArchiverStats
 export { listArchiveFiles, archiveFileName, type ArchiveFile } from './files.ts';
 export { progressFile, readProgress, type ArchiveProgress } from './progress.ts';
 export { createArchiveView, readArchiveSnapshot, type ArchiveSnapshot } from './snapshot.ts';
-export { enlargeYoungGeneration } from './heap.ts';

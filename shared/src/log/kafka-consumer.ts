@@ -57,6 +57,7 @@ export class KafkaConsumer implements ConsumerHandle {
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.opts.concurrentPartitions ?? 1,
       eachBatch: (payload) => this.eachBatch(payload),
     });
   }

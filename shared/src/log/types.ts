@@ -73,6 +73,12 @@ export interface ConsumeOptions {
   untilEnd?: boolean;
   /** Upper bound on records per delivered batch. */
   maxBatchRecords?: number;
+  /**
+   * How many partitions' batches may be in `onBatch` at once (default 1), for consumers whose state
+   * is per partition: one partition's processing then overlaps another's I/O. A partition never has
+   * two batches in flight. The embedded log delivers one batch at a time whatever this says.
+   */
+  concurrentPartitions?: number;
   /** Called with each batch; the next batch of the same partition waits for the returned promise. */
   onBatch: (batch: RecordBatch) => Promise<void>;
   /** Called when partitions are assigned or revoked (after a rebalance). */

@@ -1,0 +1,209 @@
+import { Redis } from 'ioredis';
+import type { ScoredMember, StateOp, StateStore } from './types.ts';
+
+/**
+ * The Redis state store. Every key of partition N is `<prefix>{p<N>}:<name>`: the hash tag puts a
+ * partition's keys in one Redis Cluster slot, so the commit script, which declares every key it
+ * touches, is legal in a cluster. The stored offset is `<prefix>{p<N>}:offset`.
+ *
+ * A commit is one EVALSHA: check the offset, then apply the operations and set the offset. Redis
+ * runs a script atomically, so a reader or a crash sees all of a batch or none of it.
+ */
+
+const COMMIT_SCRIPT = `
+local cur = redis.call('GET', KEYS[1])
+if ARGV[1] == '' then
+  if cur then return 0 end
+elseif cur ~= ARGV[1] then
+  return 0
+end
+local i = 3
+local n = #ARGV
+while i <= n do
+  local op = ARGV[i]
+  local k = KEYS[tonumber(ARGV[i + 1])]
+  if op == 'hincrby' then
+    redis.call('HINCRBY', k, ARGV[i + 2], ARGV[i + 3]); i = i + 4
+  elseif op == 'hset' then
+    redis.call('HSET', k, ARGV[i + 2], ARGV[i + 3]); i = i + 4
+  elseif op == 'hdel' then
+    redis.call('HDEL', k, ARGV[i + 2]); i = i + 3
+  elseif op == 'hmin' or op == 'hmax' then
+    local c = redis.call('HGET', k, ARGV[i + 2])
+    local v = tonumber(ARGV[i + 3])
+    if (not c) or (op == 'hmin' and v < tonumber(c)) or (op == 'hmax' and v > tonumber(c)) then
+      redis.call('HSET', k, ARGV[i + 2], ARGV[i + 3])
+    end
+    i = i + 4
+  elseif op == 'del' then
+    redis.call('DEL', k); i = i + 2
+  elseif op == 'zadd' then
+    redis.call('ZADD', k, ARGV[i + 3], ARGV[i + 2]); i = i + 4
+  elseif op == 'zrem' then
+    redis.call('ZREM', k, ARGV[i + 2]); i = i + 3
+  elseif op == 'zremBelow' then
+    redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. ARGV[i + 2]); i = i + 3
+  else
+    return redis.error_reply('unknown op ' .. op)
+  end
+end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+`;
+
+export interface RedisStoreOptions {
+  url: string;
+  /** Prepended to every key, so several platforms (or tests) can share one Redis. */
+  keyPrefix?: string;
+}
+
+export const DEFAULT_KEY_PREFIX = 'lambda:';
+
+export class RedisStateStore implements StateStore {
+  readonly kind = 'redis' as const;
+  private readonly prefix: string;
+
+  private constructor(
+    private readonly redis: Redis,
+    prefix: string,
+  ) {
+    this.prefix = prefix;
+    redis.defineCommand('lambdaCommit', { lua: COMMIT_SCRIPT });
+  }
+
+  static async open(opts: RedisStoreOptions): Promise<RedisStateStore> {
+    const redis = new Redis(opts.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+    await redis.connect();
+    return new RedisStateStore(redis, opts.keyPrefix ?? DEFAULT_KEY_PREFIX);
+  }
+
+  /** The full Redis key of a partition's key name. */
+  keyOf(partition: number, key: string): string {
+    return `${this.prefix}{p${partition}}:${key}`;
+  }
+
+  async offsets(partitions: number[]): Promise<Map<number, number>> {
+    const out = new Map<number, number>();
+    if (partitions.length === 0) return out;
+    const values = await this.redis.mget(partitions.map((p) => this.keyOf(p, 'offset')));
+    partitions.forEach((p, i) => {
+      if (values[i] !== null && values[i] !== undefined) out.set(p, Number(values[i]));
+    });
+    return out;
+  }
+
+  async commit(partition: number, expectedOffset: number | null, nextOffset: number, ops: StateOp[]): Promise<boolean> {
+    const keys = [this.keyOf(partition, 'offset')];
+    const index = new Map<string, number>();
+    const keyIndex = (k: string) => {
+      let i = index.get(k);
+      if (i === undefined) {
+        i = keys.push(this.keyOf(partition, k));
+        index.set(k, i);
+      }
+      return String(i);
+    };
+    const args: string[] = [expectedOffset === null ? '' : String(expectedOffset), String(nextOffset)];
+    for (const op of ops) {
+      const k = keyIndex(op.key);
+      switch (op.op) {
+        case 'hincrby':
+          args.push(op.op, k, op.field, String(op.by));
+          break;
+        case 'hset':
+          args.push(op.op, k, op.field, op.value);
+          break;
+        case 'hmin':
+        case 'hmax':
+          args.push(op.op, k, op.field, String(op.value));
+          break;
+        case 'hdel':
+          args.push(op.op, k, op.field);
+          break;
+        case 'del':
+          args.push(op.op, k);
+          break;
+        case 'zadd':
+          args.push(op.op, k, op.member, String(op.score));
+          break;
+        case 'zrem':
+          args.push(op.op, k, op.member);
+          break;
+        case 'zremBelow':
+          args.push(op.op, k, String(op.below));
+          break;
+      }
+    }
+    const commit = (this.redis as unknown as { lambdaCommit(n: number, ...a: string[]): Promise<number> }).lambdaCommit;
+    const applied = await commit.call(this.redis, keys.length, ...keys, ...args);
+    return applied === 1;
+  }
+
+  async hmget(partition: number, key: string, fields: string[]): Promise<(string | null)[]> {
+    if (fields.length === 0) return [];
+    return this.redis.hmget(this.keyOf(partition, key), ...fields);
+  }
+
+  async hgetall(partition: number, key: string): Promise<Record<string, string>> {
+    return this.redis.hgetall(this.keyOf(partition, key));
+  }
+
+  async zrangeByScore(partition: number, key: string, min: number, max: number): Promise<ScoredMember[]> {
+    const flat = await this.redis.zrangebyscore(this.keyOf(partition, key), bound(min), bound(max), 'WITHSCORES');
+    const out: ScoredMember[] = [];
+    for (let i = 0; i < flat.length; i += 2) out.push({ member: flat[i]!, score: Number(flat[i + 1]) });
+    return out;
+  }
+
+  async zscores(partition: number, key: string, members: string[]): Promise<(number | null)[]> {
+    if (members.length === 0) return [];
+    const scores = await this.redis.zmscore(this.keyOf(partition, key), ...members);
+    return scores.map((s) => (s === null ? null : Number(s)));
+  }
+
+  async partitions(): Promise<number[]> {
+    const keys = await this.scan(`${escapeGlob(this.prefix)}{p*}:offset`);
+    const re = /\{p(\d+)\}:offset$/;
+    return keys.map((k) => Number(re.exec(k)![1])).sort((a, b) => a - b);
+  }
+
+  async size(): Promise<number> {
+    const keys = await this.scan(`${escapeGlob(this.prefix)}{p*}:*`);
+    if (keys.length === 0) return 0;
+    const pipe = this.redis.pipeline();
+    for (const k of keys) pipe.type(k);
+    const types = (await pipe.exec())!.map(([, t]) => t as string);
+    const sizes = this.redis.pipeline();
+    keys.forEach((k, i) => (types[i] === 'hash' ? sizes.hlen(k) : types[i] === 'zset' ? sizes.zcard(k) : sizes.exists(k)));
+    return keys.length + (await sizes.exec())!.reduce((n, [, v]) => n + Number(v), 0);
+  }
+
+  /** Deletes every key under this store's prefix (tests, and `--reset`). */
+  async clear(): Promise<void> {
+    const keys = await this.scan(`${escapeGlob(this.prefix)}*`);
+    for (let i = 0; i < keys.length; i += 500) await this.redis.del(...keys.slice(i, i + 500));
+  }
+
+  async close(): Promise<void> {
+    await this.redis.quit();
+  }
+
+  private async scan(pattern: string): Promise<string[]> {
+    const out: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      out.push(...keys);
+    } while (cursor !== '0');
+    return out;
+  }
+}
+
+function bound(x: number): string {
+  return x === Infinity ? '+inf' : x === -Infinity ? '-inf' : String(x);
+}
+
+function escapeGlob(s: string): string {
+  return s.replace(/[*?[\]\\]/g, '\\$&');
+}

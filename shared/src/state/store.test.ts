@@ -1,0 +1,105 @@
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { redisUrlFor } from '../testing/services.ts';
+import { MemoryStateStore } from './memory-store.ts';
+import { RedisStateStore } from './redis-store.ts';
+import type { StateStore } from './types.ts';
+
+type Backend = { name: string; open: (t: TestContext) => Promise<StateStore | null> };
+
+const backends: Backend[] = [
+  { name: 'memory', open: () => MemoryStateStore.open({ dir: null }) },
+  {
+    name: 'redis',
+    open: async (t) => {
+      const url = await redisUrlFor(t);
+      if (!url) return null;
+      const store = await RedisStateStore.open({ url, keyPrefix: `test:${randomUUID()}:` });
+      t.after(async () => {
+        await store.clear();
+        await store.close();
+      });
+      return store;
+    },
+  },
+];
+
+for (const b of backends) {
+  test(`${b.name}: commit is fenced on the stored offset; a replayed batch is a no-op`, async (t) => {
+    const s = await b.open(t);
+    if (!s) return;
+    const ops = [{ op: 'hincrby' as const, key: 'h', field: 'n', by: 5n }];
+    assert.equal(await s.commit(0, null, 10, ops), true);
+    assert.equal(await s.commit(0, null, 10, ops), false, 'the same first batch again');
+    assert.equal(await s.commit(0, 3, 12, ops), false, 'a stale expected offset');
+    assert.deepEqual(await s.hmget(0, 'h', ['n']), ['5']);
+    assert.equal(await s.commit(0, 10, 12, ops), true);
+    assert.deepEqual(await s.hmget(0, 'h', ['n', 'x']), ['10', null]);
+    assert.deepEqual(await s.offsets([0, 1]), new Map([[0, 12]]));
+    // Partitions are separate keyspaces with separate offsets.
+    assert.equal(await s.commit(1, null, 1, ops), true);
+    assert.deepEqual(await s.hmget(1, 'h', ['n']), ['5']);
+    assert.deepEqual(await s.partitions(), [0, 1]);
+  });
+
+  test(`${b.name}: every operation kind, with exact 64-bit sums`, async (t) => {
+    const s = await b.open(t);
+    if (!s) return;
+    const big = 2n ** 60n;
+    await s.commit(2, null, 1, [
+      { op: 'hincrby', key: 'h', field: 'sum', by: big },
+      { op: 'hincrby', key: 'h', field: 'sum', by: 3 },
+      { op: 'hset', key: 'h', field: 's', value: 'x' },
+      { op: 'hset', key: 'h', field: 'gone', value: 'y' },
+      { op: 'hdel', key: 'h', field: 'gone' },
+      { op: 'hmin', key: 'h', field: 'min', value: 7 },
+      { op: 'hmin', key: 'h', field: 'min', value: -2 },
+      { op: 'hmin', key: 'h', field: 'min', value: 4 },
+      { op: 'hmax', key: 'h', field: 'max', value: 7 },
+      { op: 'hmax', key: 'h', field: 'max', value: 9 },
+      { op: 'zadd', key: 'z', member: 'a', score: 5 },
+      { op: 'zadd', key: 'z', member: 'b', score: 1 },
+      { op: 'zadd', key: 'z', member: 'c', score: 3 },
+      { op: 'zadd', key: 'z', member: 'd', score: 10 },
+      { op: 'zrem', key: 'z', member: 'a' },
+      { op: 'zremBelow', key: 'z', below: 3 },
+      { op: 'hset', key: 'dead', field: 'f', value: '1' },
+      { op: 'del', key: 'dead' },
+    ]);
+    assert.deepEqual(await s.hgetall(2, 'h'), { sum: String(big + 3n), s: 'x', min: '-2', max: '9' });
+    assert.deepEqual(await s.zrangeByScore(2, 'z', -Infinity, Infinity), [
+      { member: 'c', score: 3 },
+      { member: 'd', score: 10 },
+    ]);
+    assert.deepEqual(await s.zrangeByScore(2, 'z', 4, 10), [{ member: 'd', score: 10 }]);
+    assert.deepEqual(await s.zscores(2, 'z', ['c', 'b']), [3, null]);
+    assert.deepEqual(await s.hgetall(2, 'dead'), {});
+    assert.ok((await s.size()) >= 6);
+  });
+}
+
+test('memory: a checkpoint holds state and offsets together; reopening loads the latest', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'state-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const a = await MemoryStateStore.open({ dir, checkpointIntervalMs: 0 });
+  await a.commit(0, null, 4, [{ op: 'hincrby', key: 'h', field: 'n', by: 4 }]);
+  await a.checkpoint();
+  // Committed after the last checkpoint: lost on a crash together with its offset.
+  await a.commit(0, 4, 9, [{ op: 'hincrby', key: 'h', field: 'n', by: 5 }]);
+  const reader = await MemoryStateStore.open({ dir, readOnly: true });
+  assert.deepEqual(await reader.offsets([0]), new Map([[0, 4]]));
+  assert.deepEqual(await reader.hmget(0, 'h', ['n']), ['4']);
+  await a.checkpoint();
+  await a.checkpoint();
+  await a.commit(0, 9, 10, []);
+  await a.close();
+  assert.ok((await readdir(dir)).filter((n) => n.startsWith('checkpoint-')).length <= 2, 'old checkpoints are removed');
+  const b = await MemoryStateStore.open({ dir, checkpointIntervalMs: 0 });
+  t.after(() => b.close());
+  assert.deepEqual(await b.offsets([0]), new Map([[0, 10]]));
+  assert.deepEqual(await b.hmget(0, 'h', ['n']), ['9']);
+});

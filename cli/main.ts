@@ -1,8 +1,12 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '@lambda/shared';
 import { registerArchive } from './commands/archive.ts';
+import { registerBatch } from './commands/batch.ts';
 import { registerGenerate } from './commands/generate.ts';
 import { registerIngest } from './commands/ingest.ts';
+import { registerSpeed } from './commands/speed.ts';
+import { registerQuery } from './commands/query.ts';
+import { registerUp } from './commands/up.ts';
 
 export function buildProgram(): Command {
   const program = new Command('lambda')
@@ -12,9 +16,13 @@ export function buildProgram(): Command {
     )
     .showHelpAfterError()
     .exitOverride();
+  registerUp(program);
   registerGenerate(program);
   registerIngest(program);
   registerArchive(program);
+  registerSpeed(program);
+  registerBatch(program);
+  registerQuery(program);
   return program;
 }
 

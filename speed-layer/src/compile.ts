@@ -1,0 +1,125 @@
+import { matchesFilter, type Aggregate, type Event, type Row, type ViewDefinition } from '@lambda/shared';
+
+/**
+ * A view definition compiled to what the speed layer needs per event: does it belong to the view,
+ * under which key, and what does it add to each aggregate. Every aggregate's partial is mergeable:
+ * counts and sums add (exact bigints), min and max combine, distinct values form a set.
+ */
+
+export type Partial = bigint | number | null | Set<string>;
+
+export interface CompiledAggregate {
+  def: Aggregate;
+  /** The event's contribution, or undefined when the aggregate's `where` excludes it. */
+  contribution(e: Event): Partial | undefined;
+}
+
+export interface CompiledView {
+  def: ViewDefinition;
+  /** The log's key is user_id, so a user's events share a partition: per-partition state is complete per user. */
+  keyedByPartitionKey: boolean;
+  accepts(e: Event): boolean;
+  keyOf(e: Event): string;
+  aggregates: CompiledAggregate[];
+}
+
+export function compileView(def: ViewDefinition): CompiledView {
+  const types = new Set<string>(def.input.types);
+  const key = def.key;
+  return {
+    def,
+    keyedByPartitionKey: key === 'user_id',
+    accepts: (e) => types.has(e.type) && matchesFilter(def.input.filter, asRow(e)),
+    // A key column is a string the definition guarantees present (validated with a not_null filter).
+    keyOf: key ? (e) => String(asRow(e)[key]) : () => '',
+    aggregates: def.aggregates.map((a) => ({ def: a, contribution: contributionOf(a) })),
+  };
+}
+
+function asRow(e: Event): Row {
+  return e as unknown as Row;
+}
+
+function contributionOf(a: Aggregate): (e: Event) => Partial | undefined {
+  const where = a.where?.length ? a.where : null;
+  const column = a.column;
+  const value = (e: Event) => (column ? (asRow(e)[column] ?? null) : null);
+  return (e) => {
+    if (where && !matchesFilter(where, asRow(e))) return undefined;
+    const v = value(e);
+    switch (a.fn) {
+      case 'count':
+        return 1n;
+      case 'sum':
+        return v === null ? undefined : BigInt(v);
+      case 'min':
+      case 'max':
+        return v === null ? undefined : (v as number);
+      case 'count_distinct':
+        return v === null ? undefined : new Set([JSON.stringify(v)]);
+    }
+  };
+}
+
+/** The empty partial of an aggregate: what a window holds before any event counts. */
+export function emptyPartial(a: Aggregate): Partial {
+  switch (a.fn) {
+    case 'count':
+    case 'sum':
+      return 0n;
+    case 'min':
+    case 'max':
+      return null;
+    case 'count_distinct':
+      return new Set();
+  }
+}
+
+export function mergePartial(a: Aggregate, x: Partial, y: Partial): Partial {
+  switch (a.fn) {
+    case 'count':
+    case 'sum':
+      return (x as bigint) + (y as bigint);
+    case 'min':
+    case 'max': {
+      if (x === null) return y;
+      if (y === null) return x;
+      return a.fn === 'min' ? Math.min(x as number, y as number) : Math.max(x as number, y as number);
+    }
+    case 'count_distinct':
+      return new Set([...(x as Set<string>), ...(y as Set<string>)]);
+  }
+}
+
+/** The output value of an aggregate, typed as the batch layer's rows (BIGINT as bigint). */
+export function finalValue(a: Aggregate, p: Partial): bigint | null {
+  switch (a.fn) {
+    case 'count':
+    case 'sum':
+      return p as bigint;
+    case 'min':
+    case 'max':
+      return p === null ? null : BigInt(p as number);
+    case 'count_distinct':
+      return BigInt((p as Set<string>).size);
+  }
+}
+
+/** JSON-safe form of a partial (bigints as strings, sets as sorted arrays), and back. */
+export function encodePartial(a: Aggregate, p: Partial): unknown {
+  if (a.fn === 'count_distinct') return [...(p as Set<string>)].sort();
+  return typeof p === 'bigint' ? p.toString() : p;
+}
+
+export function decodePartial(a: Aggregate, raw: unknown): Partial {
+  switch (a.fn) {
+    case 'count':
+    case 'sum':
+      return BigInt(raw as string);
+    case 'min':
+    case 'max':
+      return raw as number | null;
+    case 'count_distinct':
+      return new Set(raw as string[]);
+  }
+}

@@ -1,0 +1,120 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryStateStore, findView, parseView, workloadViewInputs, type Event, type ViewDefinition } from '@lambda/shared';
+import { compileView } from './compile.ts';
+import { Processor, type InputRecord, type LateEvent } from './processor.ts';
+import { readLateCounts, readSpeedView, readSpeedViewDetailed } from './reader.ts';
+import { layerWatermark } from './watermark.ts';
+
+const MINUTE = 60_000;
+const T0 = Date.UTC(2024, 0, 1, 12);
+
+function revenueView(overrides: Partial<ViewDefinition>): ViewDefinition {
+  const input = workloadViewInputs().find((v) => v.name === 'revenue_per_minute')!;
+  return parseView({ ...input, watermarkLagMs: 0, ...overrides });
+}
+
+let seq = 0;
+function purchase(t: number, amount: number, user = 'u1'): Event {
+  return { event_id: `e${seq++}`, type: 'purchase', event_time: t, user_id: user, product_id: 'p1', amount_cents: amount } as Event;
+}
+
+function records(events: Event[], from = 0): InputRecord[] {
+  return events.map((event, i) => ({ offset: from + i, event }));
+}
+
+// In log order: minute 1, then one for minute 0 that arrives after the watermark passed its end.
+const onTime = purchase(T0 + 90_000, 100);
+const late = purchase(T0 + 10_000, 7);
+
+for (const policy of ['drop', 'update', 'side-output'] as const) {
+  test(`late policy ${policy}: judged against the partition's watermark before the event advances it`, async () => {
+    const store = await MemoryStateStore.open({ dir: null });
+    const view = revenueView({ latePolicy: policy });
+    const sent: LateEvent[] = [];
+    const p = new Processor(store, { views: [compileView(view)], dedupeHorizonMs: Infinity });
+    const out = await p.process(0, records([onTime, late]), { evictBefore: -Infinity, onLate: async (l) => void sent.push(...l) });
+    assert.equal(out.late.get(view.name), 1);
+    assert.deepEqual(await readLateCounts(store, view.name), { [policy]: 1 });
+    const { rows, revised } = await readSpeedViewDetailed(store, view);
+    const minute0 = rows.find((r) => r.window_start === BigInt(T0));
+    if (policy === 'update') {
+      assert.equal(minute0?.revenue_cents, 7n);
+      assert.deepEqual(revised, [T0]);
+    } else {
+      assert.equal(minute0, undefined);
+      assert.deepEqual(revised, []);
+    }
+    assert.deepEqual(sent.map((l) => l.event.event_id), policy === 'side-output' ? [late.event_id] : []);
+    assert.equal(rows.find((r) => r.window_start === BigInt(T0 + MINUTE))?.revenue_cents, 100n);
+  });
+}
+
+test('allowed lateness keeps a window open; the first event of a partition is never late', async () => {
+  const store = await MemoryStateStore.open({ dir: null });
+  const view = revenueView({ latePolicy: 'drop', allowedLatenessMs: 30_000 });
+  const p = new Processor(store, { views: [compileView(view)], dedupeHorizonMs: Infinity });
+  // Minute 0 closes at watermark >= T0 + 60 s + 30 s: one ms before, an event is applied; at it, dropped.
+  const out = await p.process(0, records([purchase(T0 + 89_999, 1), purchase(T0 + 5, 2), purchase(T0 + 90_000, 3), purchase(T0 + 6, 4)]), {
+    evictBefore: -Infinity,
+  });
+  assert.equal(out.late.get(view.name), 1);
+  const rows = await readSpeedView(store, view);
+  assert.equal(rows.find((r) => r.window_start === BigInt(T0))?.revenue_cents, 2n);
+});
+
+test('lateness is per partition: a partition far ahead does not make another one late', async () => {
+  const store = await MemoryStateStore.open({ dir: null });
+  const view = revenueView({ latePolicy: 'drop' });
+  const p = new Processor(store, { views: [compileView(view)], dedupeHorizonMs: Infinity });
+  await p.process(0, records([purchase(T0 + 10 * MINUTE, 1)]), { evictBefore: -Infinity });
+  const out = await p.process(1, records([purchase(T0, 2)]), { evictBefore: -Infinity });
+  assert.equal(out.late.size, 0);
+});
+
+test('an idle partition stops holding the layer watermark back after the timeout', () => {
+  const parts = [
+    { maxTime: 10_000, lastActivity: 1_000 },
+    { maxTime: 50_000, lastActivity: 9_000 },
+  ];
+  assert.equal(layerWatermark(parts, 100, 5_000, 5_999), 10_000 - 100, 'both active: the minimum');
+  assert.equal(layerWatermark(parts, 100, 5_000, 6_000), 50_000 - 100, 'the first is idle');
+  assert.equal(layerWatermark(parts, 100, 5_000, 20_000), 50_000 - 100, 'all idle: nothing holds it back');
+  assert.equal(layerWatermark([{ maxTime: null, lastActivity: 0 }], 0, 1, 0), null);
+});
+
+test('eviction removes windows ending at or before the cutoff and keeps state bounded', async () => {
+  const store = await MemoryStateStore.open({ dir: null });
+  const views = [revenueView({ latePolicy: 'update' }), findView('sessions'), findView('active_users')];
+  const p = new Processor(store, { views: views.map(compileView), dedupeHorizonMs: 5 * MINUTE });
+  const browse = (t: number, user: string) => ({ event_id: `e${seq++}`, type: 'page_view', event_time: t, user_id: user }) as Event;
+  let offset = 0;
+  let sizeAfterWarmup = 0;
+  for (let m = 0; m < 120; m++) {
+    const batch = [purchase(T0 + m * MINUTE, 1), browse(T0 + m * MINUTE, `u${m % 7}`), browse(T0 + m * MINUTE + 1, `v${m}`)];
+    // Keep the last 20 minutes.
+    await p.process(0, records(batch, offset), { evictBefore: T0 + (m - 20) * MINUTE });
+    offset += batch.length;
+    if (m === 60) sizeAfterWarmup = await store.size();
+  }
+  const rows = await readSpeedView(store, views[0]!);
+  assert.ok(rows.every((r) => Number(r.window_end) > T0 + 99 * MINUTE), 'no evicted window remains');
+  assert.equal(rows.length, 21);
+  const sessions = await readSpeedView(store, views[1]!);
+  assert.ok(sessions.every((r) => Number(r.window_end) > T0 + 99 * MINUTE - 6 * MINUTE));
+  assert.ok((await store.size()) <= sizeAfterWarmup * 1.2, `state grew from ${sizeAfterWarmup} to ${await store.size()}`);
+  // An event for an evicted window is not applied (the batch layer serves that window).
+  await p.process(0, records([purchase(T0, 5)], offset), { evictBefore: T0 + 100 * MINUTE });
+  assert.equal((await readSpeedView(store, views[0]!)).find((r) => r.window_start === BigInt(T0)), undefined);
+});
+
+test('duplicates count once within the horizon, across batches', async () => {
+  const store = await MemoryStateStore.open({ dir: null });
+  const view = revenueView({ latePolicy: 'update' });
+  const p = new Processor(store, { views: [compileView(view)], dedupeHorizonMs: 10 * MINUTE });
+  const e = purchase(T0, 5);
+  const a = await p.process(0, records([e, e]), { evictBefore: -Infinity });
+  const b = await p.process(0, records([e], 2), { evictBefore: -Infinity });
+  assert.deepEqual([a.events, a.duplicates, b.events, b.duplicates], [1, 1, 0, 1]);
+  assert.equal((await readSpeedView(store, view))[0]?.revenue_cents, 5n);
+});

@@ -1,0 +1,352 @@
+import { windowsFor, type Event, type StateOp, type StateStore, type ViewDefinition } from '@lambda/shared';
+import { emptyPartial, type CompiledView, type Partial } from './compile.ts';
+import { FIELDS, KEYS, META } from './keys.ts';
+import { coveredWindows, decodeSessions, encodeSessions, replaceSessions, sessionWith, type Session } from './sessions.ts';
+
+/**
+ * Turns one batch of one log partition into state operations for every view, and commits them
+ * with the partition's next offset in one fenced step. Everything the decisions depend on
+ * (seen event ids, the partition's max event time, session state) is read from the store at the
+ * start of the batch and written back in the same commit, so a replay from the stored offset makes
+ * exactly the same decisions: the same events are duplicates, the same ones are late.
+ *
+ * Per event, in log order: a duplicate (event_id seen within the horizon) is skipped; otherwise,
+ * for each view, the partition's watermark BEFORE this event (max event time seen minus the view's
+ * lag) decides lateness, and only then does the event advance the max event time. A window is
+ * closed for the event when `watermark >= window end + allowedLateness`; for sessions the window is
+ * the session the event would belong to after merging.
+ */
+
+export type LatePolicy = ViewDefinition['latePolicy'];
+
+export interface InputRecord {
+  offset: number;
+  /** Null for a record that failed validation (it reaches no view). */
+  event: Event | null;
+}
+
+export interface LateEvent {
+  view: string;
+  partition: number;
+  offset: number;
+  watermark: number;
+  event: Event;
+}
+
+export interface ProcessorOptions {
+  views: CompiledView[];
+  /** How long (in event time behind the partition's max) an event_id is remembered; Infinity: always. */
+  dedupeHorizonMs: number;
+  /** Processing clock: processing-time views, and the partition's last-activity stamp. */
+  now?: () => number;
+}
+
+export interface BatchOutcome {
+  /** False when the store already held this batch (its offset had moved past it). */
+  applied: boolean;
+  nextOffset: number;
+  events: number;
+  duplicates: number;
+  invalid: number;
+  /** Late events per view and policy. */
+  late: Map<string, number>;
+  maxTime: number | null;
+  opCount: number;
+}
+
+export interface BatchContext {
+  /** Windows ending at or before this are evicted, and no longer updated. -Infinity: keep all. */
+  evictBefore: number;
+  /** Called with the side output before the commit (so a crash re-sends rather than loses it). */
+  onLate?: (late: LateEvent[]) => Promise<void>;
+}
+
+export class OffsetGapError extends Error {}
+
+export class Processor {
+  private readonly now: () => number;
+
+  constructor(
+    private readonly store: StateStore,
+    private readonly opts: ProcessorOptions,
+  ) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  async process(partition: number, records: InputRecord[], ctx: BatchContext): Promise<BatchOutcome> {
+    // A fence failure means another writer moved the offset meanwhile (a rebalance): re-plan
+    // from what the store now holds; the part it already applied is skipped.
+    for (;;) {
+      const plan = await this.plan(partition, records, ctx);
+      if (!plan.todo) return plan.outcome;
+      if (plan.lateEvents.length > 0) await ctx.onLate?.(plan.lateEvents);
+      if (await this.store.commit(partition, plan.expected, plan.outcome.nextOffset, plan.ops)) return plan.outcome;
+    }
+  }
+
+  private async plan(partition: number, records: InputRecord[], ctx: BatchContext) {
+    const last = records.at(-1);
+    const stored = (await this.store.offsets([partition])).get(partition) ?? null;
+    const todo = stored === null ? records : records.filter((r) => r.offset >= stored);
+    const outcome: BatchOutcome = {
+      applied: todo.length > 0,
+      nextOffset: last ? last.offset + 1 : (stored ?? 0),
+      events: 0,
+      duplicates: 0,
+      invalid: 0,
+      late: new Map(),
+      maxTime: null,
+      opCount: 0,
+    };
+    if (todo.length === 0) return { todo: false as const, outcome };
+    if (stored !== null && todo[0]!.offset > stored) {
+      throw new OffsetGapError(`partition ${partition}: the store is at offset ${stored} but the batch starts at ${todo[0]!.offset}`);
+    }
+    const batch = new BatchPlan(this.store, partition, this.opts, ctx, this.now());
+    await batch.load(todo);
+    batch.run(todo, outcome);
+    const ops = batch.ops();
+    outcome.opCount = ops.length;
+    return { todo: true as const, outcome, expected: stored, ops, lateEvents: batch.lateEvents };
+  }
+}
+
+interface SessionState {
+  original: Session[];
+  list: Session[];
+}
+
+/** The work of one batch: loaded state, then the operations that bring it up to date. */
+class BatchPlan {
+  readonly lateEvents: LateEvent[] = [];
+  private maxTime: number | null = null;
+  private seen = new Set<string>();
+  private readonly newSeen = new Map<string, number>();
+  private readonly sessions = new Map<string, Map<string, SessionState>>();
+  private readonly evictions: StateOp[] = [];
+  private readonly evictedKeys = new Map<string, Set<string>>();
+  private readonly increments = new Map<string, Map<string, bigint>>();
+  private readonly extremes = new Map<string, Map<string, { op: 'hmin' | 'hmax'; value: number }>>();
+  private readonly sets = new Map<string, Map<string, string>>();
+  private readonly indexAdds = new Map<string, Map<string, number>>();
+  private readonly lateCounts = new Map<string, Map<LatePolicy, number>>();
+  private startMaxTime: number | null = null;
+
+  constructor(
+    private readonly store: StateStore,
+    private readonly partition: number,
+    private readonly opts: ProcessorOptions,
+    private readonly ctx: BatchContext,
+    private readonly nowMs: number,
+  ) {}
+
+  async load(records: InputRecord[]): Promise<void> {
+    const p = this.partition;
+    const events = records.flatMap((r) => (r.event ? [r.event] : []));
+    const ids = [...new Set(events.map((e) => e.event_id))];
+    const sessionViews = this.opts.views.filter((v) => v.def.window.kind === 'session');
+    const cutoff = this.ctx.evictBefore;
+    const [[max], scores, sessionLists, windowEvictions, sessionEvictions] = await Promise.all([
+      this.store.hmget(p, KEYS.meta, [META.maxTime]),
+      this.store.zscores(p, KEYS.seen, ids),
+      Promise.all(
+        sessionViews.map(async (v) => {
+          const keys = [...new Set(events.filter((e) => v.accepts(e)).map((e) => v.keyOf(e)))];
+          return { v, keys, texts: await this.store.hmget(p, KEYS.sessions(v.def.name), keys) };
+        }),
+      ),
+      Number.isFinite(cutoff)
+        ? Promise.all(this.opts.views.map(async (v) => ({ v, windows: await this.store.zrangeByScore(p, KEYS.windows(v.def.name), -Infinity, cutoff) })))
+        : [],
+      Number.isFinite(cutoff)
+        ? Promise.all(sessionViews.map(async (v) => ({ v, keys: await this.store.zrangeByScore(p, KEYS.sessionIndex(v.def.name), -Infinity, cutoff) })))
+        : [],
+    ]);
+    this.maxTime = max === null || max === undefined ? null : Number(max);
+    this.startMaxTime = this.maxTime;
+    this.seen = new Set(ids.filter((_, i) => scores[i] !== null));
+    for (const { v, windows } of windowEvictions) {
+      for (const w of windows) {
+        this.evictions.push({ op: 'del', key: KEYS.window(v.def.name, Number(w.member)) }, { op: 'zrem', key: KEYS.windows(v.def.name), member: w.member });
+      }
+    }
+    for (const { v, keys } of sessionEvictions) {
+      const name = v.def.name;
+      this.evictedKeys.set(name, new Set(keys.map((k) => k.member)));
+      for (const k of keys) this.evictions.push({ op: 'hdel', key: KEYS.sessions(name), field: k.member }, { op: 'zrem', key: KEYS.sessionIndex(name), member: k.member });
+    }
+    for (const { v, keys, texts } of sessionLists) {
+      const byKey = new Map<string, SessionState>();
+      const evicted = this.evictedKeys.get(v.def.name);
+      const aggs = v.aggregates.map((a) => a.def);
+      keys.forEach((k, i) => {
+        // Sessions past retention are dropped as the key is touched, so a busy key's list stays short.
+        const original = evicted?.has(k) ? [] : decodeSessions(texts[i] ?? null, aggs).filter((s) => this.retainedUntil(v, s) > cutoff);
+        byKey.set(k, { original, list: original });
+      });
+      this.sessions.set(v.def.name, byKey);
+    }
+  }
+
+  run(records: InputRecord[], outcome: BatchOutcome): void {
+    for (const r of records) {
+      const e = r.event;
+      if (!e) {
+        outcome.invalid++;
+        continue;
+      }
+      if (this.seen.has(e.event_id)) {
+        outcome.duplicates++;
+        continue;
+      }
+      this.seen.add(e.event_id);
+      this.newSeen.set(e.event_id, e.event_time);
+      outcome.events++;
+      for (const v of this.opts.views) {
+        if (!v.accepts(e)) continue;
+        const eventTime = v.def.timeDomain === 'event';
+        const t = eventTime ? e.event_time : this.nowMs;
+        // Before any event, nothing is late; processing time is never late.
+        const watermark = eventTime && this.maxTime !== null ? this.maxTime - v.def.watermarkLagMs : -Infinity;
+        const late = v.def.window.kind === 'session' ? this.session(v, e, t, watermark) : this.fixed(v, e, t, watermark);
+        if (late) this.late(v, r, e, watermark);
+      }
+      this.maxTime = this.maxTime === null ? e.event_time : Math.max(this.maxTime, e.event_time);
+    }
+    outcome.maxTime = this.maxTime;
+    for (const [view, byPolicy] of this.lateCounts) for (const n of byPolicy.values()) outcome.late.set(view, (outcome.late.get(view) ?? 0) + n);
+  }
+
+  ops(): StateOp[] {
+    const ops: StateOp[] = [...this.evictions];
+    for (const v of this.opts.views) if (v.def.window.kind === 'session') this.flushSessions(v);
+    for (const [key, fields] of this.increments) for (const [field, by] of fields) ops.push({ op: 'hincrby', key, field, by });
+    for (const [key, fields] of this.extremes) for (const [field, x] of fields) ops.push({ op: x.op, key, field, value: x.value });
+    for (const [key, fields] of this.sets) for (const [field, value] of fields) ops.push({ op: 'hset', key, field, value });
+    for (const [key, members] of this.indexAdds) for (const [member, score] of members) ops.push({ op: 'zadd', key, member, score });
+    for (const [id, t] of this.newSeen) ops.push({ op: 'zadd', key: KEYS.seen, member: id, score: t });
+    const horizon = this.opts.dedupeHorizonMs;
+    if (this.maxTime !== null && Number.isFinite(horizon) && this.pruneStep(this.maxTime) !== this.pruneStep(this.startMaxTime)) {
+      ops.push({ op: 'zremBelow', key: KEYS.seen, below: this.maxTime - horizon });
+    }
+    if (this.maxTime !== this.startMaxTime) ops.push({ op: 'hset', key: KEYS.meta, field: META.maxTime, value: String(this.maxTime) });
+    ops.push({ op: 'hset', key: KEYS.meta, field: META.updatedAt, value: String(this.nowMs) });
+    return ops;
+  }
+
+  /** The seen-set is pruned when the horizon's edge crosses a step: often enough, and deterministic. */
+  private pruneStep(maxTime: number | null): number | null {
+    if (maxTime === null) return null;
+    const step = Math.max(1_000, Math.floor(this.opts.dedupeHorizonMs / 16));
+    return Math.floor((maxTime - this.opts.dedupeHorizonMs) / step);
+  }
+
+  private fixed(v: CompiledView, e: Event, t: number, watermark: number): boolean {
+    const def = v.def;
+    const name = def.name;
+    const key = v.keyOf(e);
+    let late = false;
+    for (const w of windowsFor(t, def.window as Exclude<ViewDefinition['window'], { kind: 'session' }>)) {
+      if (w.end <= this.ctx.evictBefore) continue;
+      const wk = KEYS.window(name, w.start);
+      const closed = watermark >= w.end + def.allowedLatenessMs;
+      if (closed) {
+        late = true;
+        this.incr(wk, FIELDS.late, 1n);
+        this.index(KEYS.windows(name), String(w.start), w.end);
+        if (def.latePolicy !== 'update') continue;
+        this.set(wk, FIELDS.revised, '1');
+      }
+      this.incr(wk, FIELDS.rows(key), 1n);
+      for (const a of v.aggregates) {
+        const c = a.contribution(e);
+        if (c === undefined) continue;
+        const fn = a.def.fn;
+        if (fn === 'count' || fn === 'sum') this.incr(wk, FIELDS.aggregate(a.def.name, key), c as bigint);
+        else if (fn === 'min' || fn === 'max') this.extreme(wk, FIELDS.aggregate(a.def.name, key), fn === 'min' ? 'hmin' : 'hmax', c as number);
+        else for (const value of c as Set<string>) this.set(wk, FIELDS.distinct(a.def.name, key, value), '1');
+      }
+      this.index(KEYS.windows(name), String(w.start), w.end);
+    }
+    return late;
+  }
+
+  private session(v: CompiledView, e: Event, t: number, watermark: number): boolean {
+    const def = v.def;
+    const gap = (def.window as { gapMs: number }).gapMs;
+    const state = this.sessions.get(def.name)!.get(v.keyOf(e))!;
+    const aggs = v.aggregates.map((a) => a.def);
+    const contribution: Partial[] = v.aggregates.map((a) => a.contribution(e) ?? emptyPartial(a.def));
+    const { merged, absorbed } = sessionWith(state.list, t, contribution, aggs, gap);
+    const closed = watermark >= merged.last + gap + def.allowedLatenessMs;
+    if (closed && def.latePolicy !== 'update') return true;
+    if (closed) merged.revised = true;
+    state.list = replaceSessions(state.list, absorbed, merged);
+    return closed;
+  }
+
+  private flushSessions(v: CompiledView): void {
+    const def = v.def;
+    const name = def.name;
+    const gap = (def.window as { gapMs: number }).gapMs;
+    const aggs = v.aggregates.map((a) => a.def);
+    for (const [key, state] of this.sessions.get(name) ?? []) {
+      if (state.list === state.original) continue;
+      this.set(KEYS.sessions(name), key, encodeSessions(state.list, aggs));
+      this.index(KEYS.sessionIndex(name), key, Math.max(...state.list.map((s) => this.retainedUntil(v, s))));
+      if (def.output.kind !== 'open_sessions') continue;
+      // A key counts once per window however many of its sessions overlap it: diff the covered sets.
+      const size = def.output.sizeMs;
+      const before = coveredWindows(state.original, gap, size);
+      const after = coveredWindows(state.list, gap, size);
+      for (const start of after) {
+        if (before.has(start) || start + size <= this.ctx.evictBefore) continue;
+        this.incr(KEYS.window(name, start), FIELDS.open, 1n);
+        this.index(KEYS.windows(name), String(start), start + size);
+      }
+      for (const start of before) {
+        if (!after.has(start) && start + size > this.ctx.evictBefore) this.incr(KEYS.window(name, start), FIELDS.open, -1n);
+      }
+    }
+  }
+
+  /** When a session stops mattering: its end, or for open_sessions the end of the last window it overlaps. */
+  private retainedUntil(v: CompiledView, s: Session): number {
+    const end = s.last + (v.def.window as { gapMs: number }).gapMs;
+    return v.def.output.kind === 'open_sessions' ? end + v.def.output.sizeMs : end;
+  }
+
+  private late(v: CompiledView, r: InputRecord, e: Event, watermark: number): void {
+    const policy = v.def.latePolicy;
+    let byPolicy = this.lateCounts.get(v.def.name);
+    if (!byPolicy) this.lateCounts.set(v.def.name, (byPolicy = new Map()));
+    byPolicy.set(policy, (byPolicy.get(policy) ?? 0) + 1);
+    this.incr(KEYS.late(v.def.name), policy, 1n);
+    if (policy === 'side-output') this.lateEvents.push({ view: v.def.name, partition: this.partition, offset: r.offset, watermark, event: e });
+  }
+
+  private incr(key: string, field: string, by: bigint): void {
+    const fields = getOrInit(this.increments, key);
+    fields.set(field, (fields.get(field) ?? 0n) + by);
+  }
+
+  private extreme(key: string, field: string, op: 'hmin' | 'hmax', value: number): void {
+    const fields = getOrInit(this.extremes, key);
+    const cur = fields.get(field);
+    if (!cur || (op === 'hmin' ? value < cur.value : value > cur.value)) fields.set(field, { op, value });
+  }
+
+  private set(key: string, field: string, value: string): void {
+    getOrInit(this.sets, key).set(field, value);
+  }
+
+  private index(key: string, member: string, score: number): void {
+    getOrInit(this.indexAdds, key).set(member, score);
+  }
+}
+
+function getOrInit<V>(m: Map<string, Map<string, V>>, key: string): Map<string, V> {
+  let inner = m.get(key);
+  if (!inner) m.set(key, (inner = new Map()));
+  return inner;
+}

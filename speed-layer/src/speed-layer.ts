@@ -1,0 +1,193 @@
+import {
+  MAX_EVENT_BYTES,
+  TOPICS,
+  VIEWS,
+  validateEvent,
+  type ConsumerHandle,
+  type EventLog,
+  type LogRecord,
+  type Logger,
+  type Offsets,
+  type StateStore,
+  type ViewDefinition,
+} from '@lambda/shared';
+import { compileView } from './compile.ts';
+import { speedBatches, speedDeadLetters, speedEvents, speedLag, speedLate, speedStateSize, speedWatermark } from './metrics.ts';
+import { Processor, type InputRecord, type LateEvent } from './processor.ts';
+import { evictionCutoff, readBatchHighWaterMark } from './retention.ts';
+import { layerWatermark, readProgress, type PartitionProgress } from './watermark.ts';
+
+export const SPEED_GROUP = 'speed';
+export const DEFAULT_DEDUPE_HORIZON_MS = 10 * 60_000;
+export const DEFAULT_RETENTION_MARGIN_MS = 60 * 60_000;
+export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+export const DEFAULT_MAX_BATCH_RECORDS = 5_000;
+/**
+ * The edge rejected far-future events against its own clock; the speed layer re-validates only to
+ * keep foreign producers' garbage out of the views (the archiver dead-letters it), with a skew
+ * wide enough that clock differences between hosts never reject an accepted event.
+ */
+const SPEED_SKEW_MS = 24 * 3_600_000;
+const HOUSEKEEPING_MS = 5_000;
+
+export interface SpeedLayerOptions {
+  log: EventLog;
+  store: StateStore;
+  dataDir: string;
+  views?: readonly ViewDefinition[];
+  once?: boolean;
+  maxBatchRecords?: number;
+  dedupeHorizonMs?: number;
+  retentionMarginMs?: number;
+  idleTimeoutMs?: number;
+  logger?: Logger;
+}
+
+export interface SpeedStats {
+  batches: number;
+  records: number;
+  events: number;
+  duplicates: number;
+  invalid: number;
+  late: number;
+}
+
+export interface SpeedLayer {
+  /** Finishes the batch in flight (committed), leaves the group, and resolves `done`. */
+  stop(): Promise<void>;
+  readonly done: Promise<SpeedStats>;
+  /** The layer watermark of a view as this instance sees it (its own partitions). */
+  watermark(view: string): number | null;
+}
+
+export async function startSpeedLayer(opts: SpeedLayerOptions): Promise<SpeedLayer> {
+  const views = (opts.views ?? VIEWS).map(compileView);
+  const idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const marginMs = opts.retentionMarginMs ?? DEFAULT_RETENTION_MARGIN_MS;
+  const processor = new Processor(opts.store, { views, dedupeHorizonMs: opts.dedupeHorizonMs ?? DEFAULT_DEDUPE_HORIZON_MS });
+  const stats: SpeedStats = { batches: 0, records: 0, events: 0, duplicates: 0, invalid: 0, late: 0 };
+  const progress = new Map<number, PartitionProgress>();
+  const maxLag = Math.max(...views.map((v) => v.def.watermarkLagMs));
+  let hwm: number | null = await readBatchHighWaterMark(opts.dataDir);
+
+  const watermark = (lagMs: number) => layerWatermark([...progress.values()], lagMs, idleTimeoutMs, Date.now());
+
+  // Progress of the assigned partitions, as the store holds it, so the watermark survives restarts.
+  const loadProgress = async (partitions: number[]) => {
+    const stored = await readProgress(opts.store);
+    for (const p of [...progress.keys()]) if (!partitions.includes(p)) progress.delete(p);
+    for (const p of partitions) {
+      const s = stored.get(p);
+      if (s && !progress.has(p)) progress.set(p, { maxTime: s.maxTime, lastActivity: Date.now() });
+    }
+  };
+
+  const sideOutput = async (late: LateEvent[]) => {
+    await opts.log.produce(
+      TOPICS.late,
+      late.map((l) => ({ key: l.event.user_id, value: JSON.stringify({ view: l.view, partition: l.partition, offset: l.offset, watermark: l.watermark, event: l.event }) })),
+    );
+  };
+
+  let handle: ConsumerHandle | null = null;
+  const onBatch = async (batch: { partition: number; records: LogRecord[] }) => {
+    const now = Date.now();
+    const records: InputRecord[] = batch.records.map((r) => ({ offset: r.offset, event: decode(r, now) }));
+    const cutoff = evictionCutoff(hwm, watermark(maxLag), marginMs);
+    const outcome = await processor.process(batch.partition, records, { evictBefore: cutoff, onLate: sideOutput });
+    stats.batches++;
+    stats.records += records.length;
+    stats.events += outcome.events;
+    stats.duplicates += outcome.duplicates;
+    stats.invalid += outcome.invalid;
+    speedBatches.inc({ result: outcome.applied ? 'applied' : 'already_applied' });
+    speedEvents.inc({ outcome: 'applied' }, outcome.events);
+    speedEvents.inc({ outcome: 'duplicate' }, outcome.duplicates);
+    speedEvents.inc({ outcome: 'invalid' }, outcome.invalid);
+    for (const [view, n] of outcome.late) {
+      stats.late += n;
+      speedLate.inc({ view, policy: views.find((v) => v.def.name === view)!.def.latePolicy }, n);
+    }
+    const prev = progress.get(batch.partition);
+    const maxTime = outcome.maxTime ?? prev?.maxTime ?? null;
+    progress.set(batch.partition, { maxTime, lastActivity: now });
+    // Group offsets are for lag monitoring only: the store's offsets are the truth.
+    try {
+      await handle?.commit(new Map([[batch.partition, outcome.nextOffset]]) as Offsets);
+    } catch (err) {
+      opts.logger?.warn({ err, partition: batch.partition }, 'could not commit the speed group offset (monitoring only)');
+    }
+  };
+
+  handle = await opts.log.consume({
+    group: SPEED_GROUP,
+    topic: TOPICS.events,
+    untilEnd: opts.once === true,
+    maxBatchRecords: opts.maxBatchRecords ?? DEFAULT_MAX_BATCH_RECORDS,
+    // State is per partition: while one partition's commit runs in Redis, another's batch is planned.
+    concurrentPartitions: await opts.log.partitionCount(TOPICS.events),
+    // The store owns the offsets; a partition it has never seen starts at the beginning of the log.
+    startOffsets: async (partitions) => {
+      const stored = await opts.store.offsets(partitions);
+      return new Map(partitions.map((p) => [p, stored.get(p) ?? 0]));
+    },
+    onAssignment: async (partitions) => {
+      await loadProgress(partitions);
+      opts.logger?.info({ partitions }, 'speed layer partitions assigned');
+    },
+    onBatch,
+  });
+
+  const housekeeping = async () => {
+    hwm = (await readBatchHighWaterMark(opts.dataDir)) ?? hwm;
+    for (const v of views) {
+      const w = watermark(v.def.watermarkLagMs);
+      if (w !== null) speedWatermark.set({ view: v.def.name }, w);
+    }
+    const [ends, stored, dlq, size] = await Promise.all([
+      opts.log.endOffsets(TOPICS.events),
+      opts.store.offsets([...progress.keys()]),
+      opts.log.endOffsets(TOPICS.dlq),
+      opts.store.size(),
+    ]);
+    for (const p of progress.keys()) speedLag.set({ partition: String(p) }, Math.max(0, (ends.get(p) ?? 0) - (stored.get(p) ?? 0)));
+    speedDeadLetters.set([...dlq.values()].reduce((a, b) => a + b, 0));
+    speedStateSize.set(size);
+  };
+  const timer = setInterval(() => void housekeeping().catch((err: unknown) => opts.logger?.warn({ err }, 'speed housekeeping failed')), HOUSEKEEPING_MS);
+  timer.unref();
+
+  const done = handle.done.then(
+    async () => {
+      clearInterval(timer);
+      await housekeeping().catch(() => undefined);
+      return stats;
+    },
+    (err: unknown) => {
+      clearInterval(timer);
+      throw err;
+    },
+  );
+  return {
+    stop: async () => {
+      await handle?.stop();
+    },
+    done,
+    watermark: (name) => watermark(views.find((v) => v.def.name === name)?.def.watermarkLagMs ?? 0),
+  };
+}
+
+function decode(r: LogRecord, now: number) {
+  let value: unknown;
+  try {
+    value = JSON.parse(r.value);
+  } catch {
+    return null;
+  }
+  const v = validateEvent(value, {
+    now,
+    maxFutureSkewMs: SPEED_SKEW_MS,
+    ...(r.value.length * 3 > MAX_EVENT_BYTES ? { rawBytes: Buffer.byteLength(r.value) } : {}),
+  });
+  return v.ok ? v.event : null;
+}

@@ -1,0 +1,125 @@
+import type { TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import {
+  KafkaLog,
+  VIEWS,
+  parseView,
+  workloadViewInputs,
+  type Event,
+  type StateStore,
+  type ViewDefinition,
+  type WorkloadViewSettings,
+} from '@lambda/shared';
+import type { InputRecord } from './processor.ts';
+import { readLateCounts, readSpeedView } from './reader.ts';
+
+/** Helpers shared by the speed layer's tests. */
+
+export interface LoggedEvent {
+  event: Event;
+  partition: number;
+  offset: number;
+}
+
+/** The workload's views with every late policy (and optionally other fields) overridden. */
+export function workloadViewsWith(overrides: Partial<Pick<ViewDefinition, 'latePolicy' | 'watermarkLagMs' | 'allowedLatenessMs'>>, settings: Partial<WorkloadViewSettings> = {}): ViewDefinition[] {
+  return workloadViewInputs(settings).map((v) => parseView({ ...v, ...overrides }));
+}
+
+/** A row as text with its keys in a fixed order, for order-free comparison of row sets. */
+export function rowText(r: Record<string, unknown>): string {
+  return JSON.stringify(Object.keys(r).sort().map((k) => [k, typeof r[k] === 'bigint' ? `${r[k]}n` : r[k]]));
+}
+
+export function sortedRowTexts(rows: Record<string, unknown>[]): string[] {
+  return rows.map(rowText).sort();
+}
+
+/** Splits a partition's records into consecutive batches at the given cut points. */
+export function splitBatches(records: InputRecord[], cuts: number[]): InputRecord[][] {
+  const points = [...new Set(cuts.map((c) => c % (records.length + 1)))].sort((a, b) => a - b);
+  const out: InputRecord[][] = [];
+  let from = 0;
+  for (const p of [...points, records.length]) {
+    if (p > from) out.push(records.slice(from, p));
+    from = Math.max(from, p);
+  }
+  return out;
+}
+
+/** Every workload view's rows and late counts, for comparing two stores exactly. */
+export async function viewSnapshot(store: StateStore): Promise<Record<string, string[]>> {
+  const out: Record<string, string[]> = {};
+  for (const v of VIEWS) {
+    out[v.name] = sortedRowTexts(await readSpeedView(store, v));
+    out[`${v.name}:late`] = [JSON.stringify(await readLateCounts(store, v.name))];
+  }
+  return out;
+}
+
+/** A unique topic/group prefix on the real broker; its topics and groups are deleted after the test. */
+export function kafkaPrefixFor(t: TestContext, brokers: string[], name: string): string {
+  const prefix = `test-${name}-${randomUUID()}.`;
+  t.after(async () => {
+    const admin = new KafkaLog({ brokers }).kafka.admin();
+    await admin.connect();
+    try {
+      const { groups } = await admin.listGroups();
+      const mine = groups.map((g) => g.groupId).filter((g) => g.startsWith(prefix));
+      // A group whose killed member has not timed out yet refuses deletion; the broker expires it.
+      if (mine.length > 0) await admin.deleteGroups(mine).catch(() => undefined);
+      const topics = (await admin.listTopics()).filter((n) => n.startsWith(prefix));
+      if (topics.length > 0) await admin.deleteTopics({ topics });
+    } finally {
+      await admin.disconnect();
+    }
+  });
+  return prefix;
+}
+
+/** Resolves once `check` answers true, polling; fails after `timeoutMs` naming `what`. */
+export async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await delay(100);
+  }
+}
+
+/** Sum of the offsets the store has committed over all partitions. */
+export async function storedTotal(store: StateStore, partitions: number): Promise<number> {
+  const offsets = await store.offsets([...Array(partitions).keys()]);
+  return [...offsets.values()].reduce((a, b) => a + b, 0);
+}
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const LAMBDA = path.join(ROOT, 'bin/lambda.js');
+
+export interface Services {
+  redisUrl: string | null;
+  kafka: { brokers: string[]; prefix: string } | null;
+}
+
+/** The environment of a `lambda` child on the given services (unset: the embedded defaults). */
+export function envFor(dataDir: string, services: Services): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
+  for (const k of ['KAFKA_BROKERS', 'KAFKA_TOPIC_PREFIX', 'REDIS_URL']) delete env[k];
+  if (services.redisUrl) env.REDIS_URL = services.redisUrl;
+  if (services.kafka) Object.assign(env, { KAFKA_BROKERS: services.kafka.brokers.join(','), KAFKA_TOPIC_PREFIX: services.kafka.prefix });
+  return env;
+}
+
+export function runOnce(env: NodeJS.ProcessEnv, args: string[]): void {
+  const r = spawnSync(process.execPath, [LAMBDA, ...args], { env, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+}
+
+/** Starts `lambda speed` in the background; the caller ends it. */
+export function startSpeed(env: NodeJS.ProcessEnv, args: string[]): ChildProcess {
+  return spawn(process.execPath, [LAMBDA, 'speed', ...args], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+}

@@ -32,10 +32,11 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-// One file at a time: the integration tests share one Kafka broker and one Redis server.
+// One file at a time: the integration tests share one Kafka broker and one Redis server. A test
+// that hangs fails after ten minutes instead of holding the whole run until CI's limit.
 const r = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
+  ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=600000', '--test-reporter=spec', ...files],
   { stdio: 'inherit' },
 );
 process.exit(r.status ?? 1);

@@ -29,11 +29,14 @@ function exited(child: ChildProcess): Promise<{ code: number | null; signal: Nod
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal, stderr })));
 }
 
-/** Resolves once the child reports its first flush, so a kill lands while it is working. */
-function firstFlush(child: ChildProcess): Promise<void> {
+/**
+ * Resolves once the child reports its first flush, so a kill lands while it is working, or reports
+ * that it caught up: an earlier round may have archived everything, and then no flush ever comes.
+ */
+function firstFlushOrCaughtUp(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     const onData = (d: Buffer) => {
-      if (/flush \d+/.test(d.toString())) {
+      if (/flush \d+|caught up/.test(d.toString())) {
         child.stderr?.off('data', onData);
         resolve();
       }
@@ -73,7 +76,7 @@ test('SIGKILL at random moments, then restart: nothing lost, nothing duplicated,
   for (let round = 0; round < 5; round++) {
     const child = spawnArchiver(dataDir, ['--flush-records', '1000', '--flush-interval', '200']);
     const exit = exited(child);
-    await firstFlush(child);
+    await firstFlushOrCaughtUp(child);
     await new Promise((r) => setTimeout(r, Math.floor(rand() * 400)));
     child.kill('SIGKILL');
     const { signal, stderr } = await exit;

@@ -201,7 +201,7 @@ test('CLI: bad input fails with a clear message', async (t) => {
   const badDate = await runLambda(dataDir, ['query', 'sessions', '--from', 'yesterday']);
   assert.notEqual(badDate.code, 0);
   assert.match(badDate.stderr, /--from/);
-  const layer = await runLambda(dataDir, ['query', 'sessions', '--layer', 'speed']);
+  const layer = await runLambda(dataDir, ['query', 'sessions', '--layer', 'bogus']);
   assert.notEqual(layer.code, 0);
   assert.match(layer.stderr, /--layer/);
 });

@@ -1,14 +1,16 @@
 import { Option, type Command } from 'commander';
-import { VIEWS, findView, keyColumnOf, loadConfig, openStateStore, viewColumns, type Config, type ViewDefinition, type ViewRow } from '@lambda/shared';
+import { VIEWS, findView, keyColumnOf, loadConfig, openStateStore, viewColumns, type Config, type StateStore, type ViewDefinition, type ViewRow } from '@lambda/shared';
 import { readBatchView } from '@lambda/batch-layer';
 import { readLateCounts, readSpeedView } from '@lambda/speed-layer';
+import { answerView, jsonRow, resolveRange } from '@lambda/serving-layer';
 import { isoTime } from '../options.ts';
+import { batchSource, speedSource } from '../sources.ts';
 
 interface QueryFlags {
   from?: number;
   to?: number;
   key?: string;
-  layer: 'batch' | 'speed';
+  layer: 'batch' | 'speed' | 'merged';
   json?: boolean;
 }
 
@@ -18,7 +20,7 @@ interface Answer {
   layer: QueryFlags['layer'];
   columns: string[];
   rows: ViewRow[];
-  /** Facts about the answer: the batch run id and high-water mark, or the speed layer's late counts. */
+  /** Facts about the answer: the batch run id and high-water mark, the speed layer's late counts. */
   about: Record<string, unknown>;
 }
 
@@ -27,20 +29,24 @@ export function registerQuery(program: Command): void {
     .command('query')
     .description(
       `Print a view's rows: windows lying inside [--from, --to), optionally of one key. Views: ${VIEWS.map((v) => v.name).join(', ')}. ` +
-        '--layer batch reads the current batch version; --layer speed reads the speed layer\'s state store ' +
-        '(Redis with REDIS_URL, else the memory back end\'s latest checkpoint in $DATA_DIR/speed).',
+        '--layer batch (the default, what runbooks check) reads the current batch version; --layer speed reads the speed ' +
+        "layer's state store (Redis with REDIS_URL, else the memory back end's latest checkpoint in $DATA_DIR/speed); " +
+        '--layer merged answers as GET /v1/views/:name does: windows up to the batch high-water mark from batch, later ones ' +
+        'from speed, each row naming its source, over the last hour unless --from/--to say otherwise.',
     )
     .argument('<view>', 'view name')
     .option('--from <iso>', 'only windows starting at or after this time', isoTime)
     .option('--to <iso>', 'only windows ending at or before this time', isoTime)
     .option('--key <key>', "only rows of this key (the view's key column)")
-    .addOption(new Option('--layer <layer>', 'which layer answers').choices(['batch', 'speed']).default('batch'))
+    .addOption(new Option('--layer <layer>', 'which layer answers').choices(['batch', 'speed', 'merged']).default('batch'))
     .option('--json', 'one JSON object: view, layer, facts about the answer, rows')
     .action(async (name: string, flags: QueryFlags) => {
       const view = findView(name);
       const config = loadConfig();
       const range = { from: flags.from, to: flags.to, key: flags.key };
-      const answer = flags.layer === 'batch' ? await batchAnswer(config, view, range) : await speedAnswer(config, view, range);
+      if (range.key !== undefined && !keyColumnOf(view)) throw new Error(`view "${view.name}" has no key; --key does not apply`);
+      const answer =
+        flags.layer === 'batch' ? await batchAnswer(config, view, range) : await withSpeedStore(config, (store) => (flags.layer === 'speed' ? speedAnswer(store, view, range) : mergedAnswer(config, store, view, range)));
       if (flags.json) {
         console.log(JSON.stringify({ view: answer.view, layer: answer.layer, ...answer.about, rows: answer.rows.map(jsonRow) }));
         return;
@@ -59,24 +65,28 @@ async function batchAnswer(config: Config, view: ViewDefinition, range: Range): 
   return { view: a.view, layer: 'batch', columns: a.columns, rows: a.rows, about: { runId: a.runId, highWaterMark: hwm } };
 }
 
-async function speedAnswer(config: Config, view: ViewDefinition, range: Range): Promise<Answer> {
-  const keyColumn = keyColumnOf(view);
-  if (range.key !== undefined && !keyColumn) throw new Error(`view "${view.name}" has no key; --key does not apply`);
+async function withSpeedStore<T>(config: Config, read: (store: StateStore) => Promise<T>): Promise<T> {
   const store = await openStateStore(config, { readOnly: true });
   try {
-    const rows = await readSpeedView(store, view, range);
-    const columns = viewColumns(view).map((c) => c.name);
-    return { view: view.name, layer: 'speed', columns, rows, about: { lateEvents: await readLateCounts(store, view.name) } };
+    return await read(store);
   } finally {
     await store.close();
   }
 }
 
-/** Integers as JSON numbers when exact, as strings beyond 2^53 (money sums can get there). */
-function jsonRow(row: ViewRow): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(row).map(([k, v]) => [k, typeof v === 'bigint' ? (Number.isSafeInteger(Number(v)) ? Number(v) : v.toString()) : v]),
-  );
+async function speedAnswer(store: StateStore, view: ViewDefinition, range: Range): Promise<Answer> {
+  const rows = await readSpeedView(store, view, range);
+  const columns = viewColumns(view).map((c) => c.name);
+  return { view: view.name, layer: 'speed', columns, rows, about: { lateEvents: await readLateCounts(store, view.name) } };
+}
+
+/** The serving layer's own answer, so the command line and HTTP cannot disagree. */
+async function mergedAnswer(config: Config, store: StateStore, view: ViewDefinition, range: Range): Promise<Answer> {
+  const sources = { batch: batchSource(config.dataDir), speed: speedSource(store) };
+  const params = { ...(range.from !== undefined && { from: String(range.from) }), ...(range.to !== undefined && { to: String(range.to) }) };
+  const a = await answerView(sources, view, 'merged', resolveRange(view, params, Date.now()), range.key);
+  const { rows, layer: _layer, view: _view, ...about } = a;
+  return { view: view.name, layer: 'merged', columns: [...viewColumns(view).map((c) => c.name), 'source'], rows, about };
 }
 
 function table(answer: Answer): string {

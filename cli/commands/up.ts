@@ -23,6 +23,7 @@ import {
 import { startSpeedLayer, type SpeedLayer } from '@lambda/speed-layer';
 import { buildApp } from '@lambda/serving-layer';
 import { nonNegativeInt, positiveNumber, share } from '../options.ts';
+import { adminActions, batchSource, speedSource } from '../sources.ts';
 
 interface UpFlags {
   generate: boolean;
@@ -60,7 +61,14 @@ export function registerUp(program: Command): void {
       const logger = createLogger('lambda', config.logLevel);
       const log = await openEventLog(config, { logger, forProducing: true, clientId: 'up' });
       const store = await openStateStore(config);
-      const app = buildApp({ config, log, logger });
+      const app = buildApp({
+        config,
+        log,
+        logger,
+        batch: batchSource(config.dataDir),
+        speed: speedSource(store),
+        admin: adminActions(config.dataDir),
+      });
       let archiver: RunningArchiver | null = null;
       let speed: SpeedLayer | null = null;
       let schedule: BatchSchedule | null = null;
@@ -153,9 +161,14 @@ function printWhereToLook(address: string, dataDir: string, logKind: string): vo
     [
       `lambda up: the platform is running (log: ${logKind}, data: ${dataDir})`,
       `  health       ${address}/health`,
+      `  views        ${address}/v1/views/revenue_per_minute   (merged; ?layer=batch or ?layer=speed for one layer)`,
+      `  drift        ${address}/v1/drift`,
+      `  alerts       ${address}/v1/alerts`,
+      `  API docs     ${address}/docs`,
+      `  metrics      ${address}/metrics`,
       `  ingest       curl -X POST ${address}/v1/events -H 'content-type: application/json' -d '[...]'`,
       `  archive      ${dataDir}/archive/events/dt=YYYY-MM-DD/hour=HH/*.parquet`,
-      '  views        npx lambda query revenue_per_minute --layer batch   (or --layer speed)',
+      '  on the CLI   npx lambda query revenue_per_minute --layer merged',
       '  Ctrl-C stops it cleanly.',
       '',
     ].join('\n'),

@@ -5,9 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
-import { DEFAULT_TOPICS, TOPICS, loadConfig, type EventLog, type RecordBatch } from '@lambda/shared';
+import { DEFAULT_TOPICS, TOPICS, enlargeYoungGeneration, loadConfig } from '@lambda/shared';
 import { openEventLog } from '@lambda/shared/log/open';
-import { enlargeYoungGeneration, startArchiver } from '@lambda/batch-layer';
+import { startArchiver } from '@lambda/batch-layer';
+import { fillTopic, machine, rawConsumeRate, timedFromAssignment } from './_kafka.ts';
 
 const { values } = parseArgs({ options: { events: { type: 'string', default: '2000000' } } });
 const events = Number(values.events);
@@ -28,8 +29,9 @@ const log = await openEventLog(config, { clientId: 'bench-archive' });
 
 try {
   await log.ensureTopics(DEFAULT_TOPICS);
-  await fill();
-  const raw = await rawConsume();
+  const filled = await fillTopic(kafka, topic, events, event);
+  console.error(`archive bench: produced ${events} events in ${filled.toFixed(1)} s`);
+  const raw = await rawConsumeRate(kafka, `${prefix}bench-raw`, topic, events);
   const archiver = await archive();
   const ratio = archiver / raw;
   console.error(
@@ -43,7 +45,7 @@ try {
       archiver_events_per_s: Math.round(archiver),
       raw_consume_events_per_s: Math.round(raw),
       ratio: Number(ratio.toFixed(3)),
-      machine: `${os.cpus().length} cpu ${os.cpus()[0]?.model ?? 'unknown'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`,
+      machine: machine(),
       date: new Date().toISOString(),
     }),
   );
@@ -73,66 +75,12 @@ function event(i: number): { key: string; value: string } {
   return { key: user, value: JSON.stringify(e) };
 }
 
-async function fill(): Promise<void> {
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
-  await producer.connect();
-  const started = performance.now();
-  const batch = 10_000;
-  const inFlight: Promise<unknown>[] = [];
-  for (let i = 0; i < events; i += batch) {
-    const messages = Array.from({ length: Math.min(batch, events - i) }, (_, j) => event(i + j));
-    inFlight.push(producer.send({ topic, acks: -1, messages }));
-    if (inFlight.length >= 8) await inFlight.shift();
-  }
-  await Promise.all(inFlight);
-  await producer.disconnect();
-  console.error(`archive bench: produced ${events} events in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-}
-
-/** The limit: a kafkajs consumer that only counts the records it receives, timed from its first record. */
-async function rawConsume(): Promise<number> {
-  const consumer = kafka.consumer({ groupId: `${prefix}bench-raw`, maxBytes: 64 << 20, maxBytesPerPartition: 16 << 20 });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  let seen = 0;
-  let started = 0;
-  const finished = new Promise<void>((resolve) => {
-    void consumer.run({
-      eachBatchAutoResolve: true,
-      eachBatch: async ({ batch }) => {
-        if (started === 0) started = performance.now();
-        seen += batch.messages.length;
-        if (seen >= events) resolve();
-      },
-    });
-  });
-  await finished;
-  const seconds = (performance.now() - started) / 1000;
-  await consumer.disconnect();
-  return events / seconds;
-}
-
-/** The archiver draining the topic (`--once`), timed like the raw loop from its first record. */
+/** The archiver draining the topic (`--once`), timed like the raw loop from its assignment. */
 async function archive(): Promise<number> {
-  let started = 0;
-  const consume: EventLog['consume'] = (opts) =>
-    log.consume({
-      ...opts,
-      onBatch: (batch: RecordBatch) => {
-        if (started === 0) started = performance.now();
-        return opts.onBatch(batch);
-      },
-    });
-  const timed = new Proxy(log, {
-    get: (target, prop) => {
-      if (prop === 'consume') return consume;
-      const v: unknown = Reflect.get(target, prop);
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
-  const running = await startArchiver({ log: timed, dataDir, once: true });
+  const timed = timedFromAssignment(log);
+  const running = await startArchiver({ log: timed.log, dataDir, once: true });
   const stats = await running.done;
-  const seconds = (performance.now() - started) / 1000;
+  const seconds = (performance.now() - timed.assignedAt()) / 1000;
   if (stats.archived !== events) throw new Error(`archived ${stats.archived} of ${events} events`);
   return events / seconds;
 }

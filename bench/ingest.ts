@@ -23,6 +23,7 @@ import {
 } from '@lambda/shared';
 import { openEventLog } from '@lambda/shared/log/open';
 import { buildApp } from '@lambda/serving-layer';
+import { machine } from './_kafka.ts';
 
 const BATCH = 500;
 /** Batches sent before timing starts, on both paths: connections, topic metadata, JIT. */
@@ -88,7 +89,7 @@ async function main(): Promise<void> {
         events_per_s: Math.round(ingest),
         raw_kafkajs_events_per_s: Math.round(raw),
         ratio: Number(ratio.toFixed(3)),
-        machine: `${os.cpus().length} cpu ${os.cpus()[0]?.model ?? 'unknown'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`,
+        machine: machine(),
         date: new Date().toISOString(),
       }),
     );

@@ -1,0 +1,213 @@
+// `npm run bench -- speed [--events N] [--naive-events M]`: the speed layer's sustained events/s
+// from real Kafka into real Redis for all the workload's views, exactly-once on (fenced commits),
+// against two baselines measured in the same run on the same topic:
+// - the limit: a raw kafkajs consumer that only counts records;
+// - the common tutorial design: a consumer that updates Redis once per event (one MULTI per event,
+//   awaited before the next), the same views' windows and aggregates, no dedupe, no exactly-once.
+//   It is run over the first M events only: its rate is flat, and a full run would take an hour.
+// RSS is sampled through the speed run (start, end, max) to show that state and memory stay bounded.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { Kafka, logLevel } from 'kafkajs';
+import {
+  DEFAULT_TOPICS,
+  RedisStateStore,
+  TOPICS,
+  VIEWS,
+  Workload,
+  enlargeYoungGeneration,
+  itemLine,
+  loadConfig,
+  validateEvent,
+  windowsFor,
+  type Event,
+  type FixedWindow,
+} from '@lambda/shared';
+import { openEventLog } from '@lambda/shared/log/open';
+import { compileView, startSpeedLayer } from '@lambda/speed-layer';
+import { fillTopic, machine, rawConsumeRate, timedFromAssignment } from './_kafka.ts';
+
+// As `lambda speed` runs; the baselines share the process, so they get the same heap.
+enlargeYoungGeneration();
+
+const { values } = parseArgs({
+  options: { events: { type: 'string', default: '5000000' }, 'naive-events': { type: 'string', default: '100000' } },
+});
+const events = Number(values.events);
+const naiveEvents = Math.min(events, Number(values['naive-events']));
+if (!Number.isSafeInteger(events) || events <= 0) throw new Error('--events must be a positive integer');
+if (!Number.isSafeInteger(naiveEvents) || naiveEvents <= 0) throw new Error('--naive-events must be a positive integer');
+
+const brokers = (process.env.KAFKA_BROKERS || '127.0.0.1:19092').split(',');
+const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:16379';
+const prefix = `bench-speed-${process.pid}-${Date.now()}.`;
+const topic = `${prefix}${TOPICS.events}`;
+const dataDir = await mkdtemp(path.join(os.tmpdir(), 'bench-speed-'));
+const config = loadConfig({ ...process.env, KAFKA_BROKERS: brokers.join(','), KAFKA_TOPIC_PREFIX: prefix, REDIS_URL: redisUrl, DATA_DIR: dataDir });
+const kafka = new Kafka({ clientId: 'bench-speed', brokers, logLevel: logLevel.NOTHING });
+const admin = kafka.admin();
+await admin.connect();
+const log = await openEventLog(config, { clientId: 'bench-speed' });
+const store = await RedisStateStore.open({ url: redisUrl, keyPrefix: `${prefix}speed:` });
+const naiveRedis = new Redis(redisUrl);
+const naivePrefix = `${prefix}naive:`;
+
+// The chapter's shop at 2,000 events/s of event time: 5 M events are about 42 minutes of windows,
+// with late phones, retried (duplicate) sends and the error spike and login bursts the views alert on.
+const workload = new Workload({
+  seed: 7,
+  count: events,
+  rate: 2_000,
+  startTime: Date.UTC(2024, 4, 1),
+  users: 50_000,
+  products: 500,
+  lateShare: 0.02,
+  lateDelayMs: 60_000,
+  duplicateShare: 0.01,
+  malformedShare: 0,
+  loginBurstsPerHour: 600,
+});
+
+try {
+  await log.ensureTopics(DEFAULT_TOPICS);
+  const items = workload[Symbol.iterator]();
+  const filled = await fillTopic(kafka, topic, events, () => {
+    const item = items.next().value!;
+    return { key: String(item.event!.user_id), value: itemLine(item) };
+  });
+  console.error(`speed bench: produced ${events} events in ${filled.toFixed(1)} s`);
+
+  const raw = await rawConsumeRate(kafka, `${prefix}bench-raw`, topic, events);
+  console.error(`speed bench: raw kafkajs consume ${Math.round(raw)} ev/s`);
+  const speed = await speedRun();
+  console.error(`speed bench: speed layer ${Math.round(speed.rate)} ev/s; RSS ${mib(speed.rss.start)} -> ${mib(speed.rss.end)} MiB (max ${mib(speed.rss.max)})`);
+  const naive = await naiveRun();
+  console.error(`speed bench: naive per-event Redis updates ${Math.round(naive)} ev/s over ${naiveEvents} events`);
+
+  const vsRaw = speed.rate / raw;
+  const vsNaive = speed.rate / naive;
+  console.error(`speed bench: ratio to consume-only ${vsRaw.toFixed(2)} (goal >= 0.6); to naive ${vsNaive.toFixed(1)} (goal >= 30)`);
+  console.log(
+    JSON.stringify({
+      bench: 'speed',
+      events,
+      views: VIEWS.length,
+      speed_events_per_s: Math.round(speed.rate),
+      raw_consume_events_per_s: Math.round(raw),
+      naive_events_per_s: Math.round(naive),
+      naive_events: naiveEvents,
+      ratio_to_consume_only: round(vsRaw),
+      ratio_to_naive: round(vsNaive),
+      goals: { ratio_to_consume_only: 0.6, ratio_to_naive: 30, events_per_s: 100_000 },
+      applied: speed.stats.events,
+      duplicates: speed.stats.duplicates,
+      late: speed.stats.late,
+      batches: speed.stats.batches,
+      state_entries: await store.size(),
+      rss_mib: { start: mib(speed.rss.start), end: mib(speed.rss.end), max: mib(speed.rss.max) },
+      machine: machine(),
+      date: new Date().toISOString(),
+    }),
+  );
+} finally {
+  await log.close();
+  await store.clear();
+  await store.close();
+  await clearPrefix(naivePrefix);
+  await naiveRedis.quit();
+  const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
+  await admin.deleteTopics({ topics }).catch(() => undefined);
+  await admin.deleteGroups([`${prefix}speed`, `${prefix}bench-raw`, `${prefix}bench-naive`]).catch(() => undefined);
+  await admin.disconnect();
+  await rm(dataDir, { recursive: true, force: true });
+}
+
+/** `lambda speed --once` over the whole topic, in process, timed like the raw loop from its assignment. */
+async function speedRun() {
+  const timed = timedFromAssignment(log);
+  const rss = { start: 0, end: 0, max: 0 };
+  const sample = () => {
+    const now = process.memoryUsage.rss();
+    if (rss.start === 0 && timed.assignedAt() > 0) rss.start = now;
+    rss.max = Math.max(rss.max, now);
+  };
+  const sampler = setInterval(sample, 250);
+  try {
+    const running = await startSpeedLayer({ log: timed.log, store, dataDir, once: true });
+    const stats = await running.done;
+    const seconds = (performance.now() - timed.assignedAt()) / 1000;
+    rss.end = process.memoryUsage.rss();
+    if (stats.records !== events) throw new Error(`the speed layer read ${stats.records} of ${events} records`);
+    return { rate: events / seconds, stats, rss };
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+/**
+ * The tutorial design: for each record, parse and validate it, then one MULTI with an HINCRBY per
+ * aggregate of every window it falls in (and, for session views, the key's last-seen time), awaited
+ * before the next record. It computes less than the speed layer (no sessions, no dedupe, no
+ * lateness, no offsets in the store) and is still far slower: one round trip per event.
+ */
+async function naiveRun(): Promise<number> {
+  const views = VIEWS.map(compileView);
+  const consumer = kafka.consumer({ groupId: `${prefix}bench-naive`, maxBytes: 64 << 20, maxBytesPerPartition: 16 << 20 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let seen = 0;
+  let started = 0;
+  const apply = async (e: Event) => {
+    const tx = naiveRedis.multi();
+    for (const v of views) {
+      if (!v.accepts(e)) continue;
+      const key = v.keyOf(e);
+      if (v.def.window.kind === 'session') {
+        tx.zadd(`${naivePrefix}${v.def.name}:last`, e.event_time, key);
+        continue;
+      }
+      for (const w of windowsFor(e.event_time, v.def.window as FixedWindow)) {
+        for (const a of v.aggregates) {
+          const c = a.contribution(e);
+          if (typeof c === 'bigint') tx.hincrby(`${naivePrefix}${v.def.name}:${w.start}`, `${a.def.name}:${key}`, c.toString());
+        }
+      }
+    }
+    await tx.exec();
+  };
+  const finished = new Promise<void>((resolve, reject) => {
+    void consumer.run({
+      eachMessage: async ({ message }) => {
+        if (seen >= naiveEvents) return;
+        if (started === 0) started = performance.now();
+        const v = validateEvent(JSON.parse(message.value!.toString()), { now: Date.now(), maxFutureSkewMs: Infinity });
+        if (v.ok) await apply(v.event).catch(reject);
+        if (++seen >= naiveEvents) resolve();
+      },
+    });
+  });
+  await finished;
+  const seconds = (performance.now() - started) / 1000;
+  await consumer.disconnect();
+  return naiveEvents / seconds;
+}
+
+async function clearPrefix(p: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await naiveRedis.scan(cursor, 'MATCH', `${p}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await naiveRedis.del(...keys);
+  } while (cursor !== '0');
+}
+
+function mib(bytes: number): number {
+  return Math.round(bytes / 2 ** 20);
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}

@@ -1,4 +1,4 @@
-// `npm run bench -- speed [--events N] [--naive-events M]`: the speed layer's sustained events/s
+// `npm run bench -- speed [--events N] [--naive-events M] [--batch-records B]`: the speed layer's sustained events/s
 // from real Kafka into real Redis for all the workload's views, exactly-once on (fenced commits),
 // against two baselines measured in the same run on the same topic:
 // - the limit: a raw kafkajs consumer that only counts records;
@@ -27,19 +27,25 @@ import {
   type FixedWindow,
 } from '@lambda/shared';
 import { openEventLog } from '@lambda/shared/log/open';
-import { compileView, startSpeedLayer } from '@lambda/speed-layer';
+import { DEFAULT_MAX_BATCH_RECORDS, compileView, startSpeedLayer } from '@lambda/speed-layer';
 import { fillTopic, machine, rawConsumeRate, timedFromAssignment } from './_kafka.ts';
 
 // As `lambda speed` runs; the baselines share the process, so they get the same heap.
 enlargeYoungGeneration();
 
 const { values } = parseArgs({
-  options: { events: { type: 'string', default: '5000000' }, 'naive-events': { type: 'string', default: '100000' } },
+  options: {
+    events: { type: 'string', default: '5000000' },
+    'naive-events': { type: 'string', default: '100000' },
+    'batch-records': { type: 'string', default: String(DEFAULT_MAX_BATCH_RECORDS) },
+  },
 });
+const batchRecords = Number(values['batch-records']);
 const events = Number(values.events);
 const naiveEvents = Math.min(events, Number(values['naive-events']));
 if (!Number.isSafeInteger(events) || events <= 0) throw new Error('--events must be a positive integer');
 if (!Number.isSafeInteger(naiveEvents) || naiveEvents <= 0) throw new Error('--naive-events must be a positive integer');
+if (!Number.isSafeInteger(batchRecords) || batchRecords <= 0) throw new Error('--batch-records must be a positive integer');
 
 const brokers = (process.env.KAFKA_BROKERS || '127.0.0.1:19092').split(',');
 const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:16379';
@@ -94,6 +100,7 @@ try {
     JSON.stringify({
       bench: 'speed',
       events,
+      batch_records: batchRecords,
       views: VIEWS.length,
       speed_events_per_s: Math.round(speed.rate),
       raw_consume_events_per_s: Math.round(raw),
@@ -136,7 +143,7 @@ async function speedRun() {
   };
   const sampler = setInterval(sample, 250);
   try {
-    const running = await startSpeedLayer({ log: timed.log, store, dataDir, once: true });
+    const running = await startSpeedLayer({ log: timed.log, store, dataDir, once: true, maxBatchRecords: batchRecords });
     const stats = await running.done;
     const seconds = (performance.now() - timed.assignedAt()) / 1000;
     rss.end = process.memoryUsage.rss();

@@ -134,8 +134,10 @@ export class RedisStateStore implements StateStore {
           break;
       }
     }
-    const commit = (this.redis as unknown as { lambdaCommit(n: number, ...a: string[]): Promise<number> }).lambdaCommit;
-    const applied = await commit.call(this.redis, keys.length, ...keys, ...args);
+    // Arrays, not spread arguments: a large batch has more arguments than a call stack holds
+    // (ioredis flattens them).
+    const commit = (this.redis as unknown as { lambdaCommit(n: number, keys: string[], args: string[]): Promise<number> }).lambdaCommit;
+    const applied = await commit.call(this.redis, keys.length, keys, args);
     return applied === 1;
   }
 

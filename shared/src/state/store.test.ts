@@ -82,6 +82,19 @@ for (const b of backends) {
   });
 }
 
+for (const b of backends) {
+  test(`${b.name}: a batch of 200,000 operations commits in one step`, async (t) => {
+    const s = await b.open(t);
+    if (!s) return;
+    const ops = Array.from({ length: 200_000 }, (_, i) => ({ op: 'hincrby' as const, key: `h${i % 7}`, field: `f${i % 1000}`, by: 1 }));
+    assert.equal(await s.commit(3, null, 1, ops), true);
+    const fields = await s.hgetall(3, 'h0');
+    assert.equal(Object.keys(fields).length, 1000);
+    const total = (await Promise.all([...Array(7).keys()].map((k) => s.hgetall(3, `h${k}`)))).flatMap((h) => Object.values(h)).reduce((n, v) => n + Number(v), 0);
+    assert.equal(total, 200_000);
+  });
+}
+
 test('memory: a checkpoint holds state and offsets together; reopening loads the latest', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'state-'));
   t.after(() => rm(dir, { recursive: true, force: true }));

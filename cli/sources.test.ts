@@ -23,15 +23,7 @@ import {
 import { openEventLog } from '@lambda/shared/log/open';
 import { kafkaBrokersFor, redisUrlFor } from '@lambda/shared/testing/services';
 import { runBatch, startArchiver } from '@lambda/batch-layer';
-import {
-  refActiveUsers,
-  refErrorRate,
-  refFailedLogins,
-  refRevenuePerMinute,
-  refSessions,
-  within,
-  type TestEvent,
-} from '@lambda/batch-layer/compiler/test-support';
+import { WORKLOAD_REFERENCES, within, type TestEvent } from '@lambda/batch-layer/compiler/test-support';
 import { startSpeedLayer } from '@lambda/speed-layer';
 import { kafkaPrefixFor } from '@lambda/speed-layer/test-support';
 import { buildApp, jsonRow } from '@lambda/serving-layer';
@@ -45,14 +37,6 @@ import { adminActions, batchSource, speedSource } from './sources.ts';
 
 const MINUTE = 60_000;
 const IDLE_MS = 3_600_000;
-const s = DEFAULT_WORKLOAD_SETTINGS;
-const REFERENCES: Record<string, (log: TestEvent[]) => ViewRow[]> = {
-  revenue_per_minute: refRevenuePerMinute,
-  active_users: refActiveUsers,
-  sessions: refSessions,
-  error_rate_by_product: (log) => refErrorRate(log, s.errorRateMinViews, s.errorRateThreshold),
-  failed_logins_by_user: (log) => refFailedLogins(log, s.failedLoginsThreshold),
-};
 
 interface Backend {
   name: string;
@@ -136,7 +120,7 @@ for (const backend of backends) {
       const answer = res.json() as { highWaterMark: number; speedWatermark: number; rows: Array<Record<string, unknown>> };
       assert.equal(answer.highWaterMark, hwm);
       assert.ok(answer.speedWatermark > hwm, 'the speed layer is ahead of the batch layer');
-      const expected = new Map(REFERENCES[view.name]!(events).filter(within(range)).map((r) => [`${r.window_start}/${r[view.key ?? ''] ?? ''}`, asJson(r)]));
+      const expected = new Map(WORKLOAD_REFERENCES[view.name]!(events, DEFAULT_WORKLOAD_SETTINGS).filter(within(range)).map((r) => [`${r.window_start}/${r[view.key ?? ''] ?? ''}`, asJson(r)]));
       const served = { batch: 0, speed: 0 };
       for (const { source, ...row } of answer.rows) {
         assert.equal(source, Number(row.window_end) <= hwm ? 'batch' : 'speed', `${view.name}: a window is served by the layer that owns it`);

@@ -6,12 +6,8 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { DEFAULT_WORKLOAD_SETTINGS, VIEWS, Workload, itemRaw, viewColumns, type RawEvent } from '@lambda/shared';
 import { listArchiveFiles } from '../archive/files.ts';
 import {
+  WORKLOAD_REFERENCES,
   canonical,
-  refActiveUsers,
-  refErrorRate,
-  refFailedLogins,
-  refRevenuePerMinute,
-  refSessions,
   within,
   type Row,
   type TestEvent,
@@ -26,14 +22,6 @@ import { eventsInLog, ingestAndArchive, runLambda, tempDataDir } from './test-su
 
 const MINUTE = 60_000;
 const START = Date.UTC(2024, 4, 1);
-const s = DEFAULT_WORKLOAD_SETTINGS;
-const REFERENCES: Record<string, (log: TestEvent[]) => Row[]> = {
-  revenue_per_minute: refRevenuePerMinute,
-  active_users: refActiveUsers,
-  sessions: refSessions,
-  error_rate_by_product: (log) => refErrorRate(log, s.errorRateMinViews, s.errorRateThreshold),
-  failed_logins_by_user: (log) => refFailedLogins(log, s.failedLoginsThreshold),
-};
 
 /** About 12 minutes of the workload with late, duplicate and malformed items, an error spike and login bursts. */
 function generated(seed: number): RawEvent[] {
@@ -73,7 +61,7 @@ test('a run publishes every view equal to the reference, with a truthful manifes
 
   const { version } = await runBatch({ dataDir });
   for (const view of VIEWS) {
-    const expected = REFERENCES[view.name]!(log);
+    const expected = WORKLOAD_REFERENCES[view.name]!(log, DEFAULT_WORKLOAD_SETTINGS);
     assert.ok(expected.length > 0, view.name);
     assert.deepEqual(canonical(await published(dataDir, view.name)), canonical(expected), view.name);
     assert.equal(version.views[view.name]!.rows, expected.length);
@@ -163,7 +151,7 @@ test('backfill recomputes only the windows inside the range and carries the rest
   let changed = 0;
   for (const view of VIEWS) {
     const rows = await published(dataDir, view.name);
-    const expectedInside = REFERENCES[view.name]!(log).filter(inside);
+    const expectedInside = WORKLOAD_REFERENCES[view.name]!(log, DEFAULT_WORKLOAD_SETTINGS).filter(inside);
     assert.deepEqual(canonical(rows.filter(inside)), canonical(expectedInside), `${view.name} inside the range`);
     assert.deepEqual(canonical(rows.filter((r) => !inside(r))), canonical(before[view.name]!.filter((r) => !inside(r))), `${view.name} outside`);
     if (JSON.stringify(canonical(rows.filter(inside)), bigints) !== JSON.stringify(canonical(before[view.name]!.filter(inside)), bigints)) changed++;

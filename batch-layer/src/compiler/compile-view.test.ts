@@ -13,15 +13,11 @@ import {
   fixedWindows,
   loadEvents,
   query,
-  refActiveUsers,
-  refErrorRate,
-  refFailedLogins,
-  refRevenuePerMinute,
-  refSessions,
   streamArb,
   within,
   type Row,
   type TestEvent,
+  WORKLOAD_REFERENCES,
 } from './test-support.ts';
 
 let instance: DuckDBInstance;
@@ -57,15 +53,7 @@ const streamWithRange = streamArb.chain((log) =>
   ),
 );
 
-type Reference = (log: TestEvent[], s: WorkloadViewSettings) => Row[];
-
-const REFERENCES: Record<string, Reference> = {
-  revenue_per_minute: (log) => refRevenuePerMinute(log),
-  active_users: (log) => refActiveUsers(log),
-  sessions: (log) => refSessions(log),
-  error_rate_by_product: (log, s) => refErrorRate(log, s.errorRateMinViews, s.errorRateThreshold),
-  failed_logins_by_user: (log, s) => refFailedLogins(log, s.failedLoginsThreshold),
-};
+const REFERENCES = WORKLOAD_REFERENCES;
 
 /**
  * The view's rows over the log, compiled alone; checked equal to the rows of the same view over

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { ARCHIVE_COLUMNS } from '@lambda/shared/archive-layout';
 import type { EventType } from '@lambda/shared/events/schema';
+import type { WorkloadViewSettings } from '@lambda/shared/views/index';
 
 /**
  * Test streams for the compiler, and a reference for each view written directly from the spec in
@@ -278,3 +279,12 @@ export function refFailedLogins(log: TestEvent[], threshold: number): Row[] {
     alert: g.events.length > threshold,
   }));
 }
+
+/** The reference of each workload view, by name, under the given alert settings. */
+export const WORKLOAD_REFERENCES: Record<string, (log: TestEvent[], s: WorkloadViewSettings) => Row[]> = {
+  revenue_per_minute: (log) => refRevenuePerMinute(log),
+  active_users: (log) => refActiveUsers(log),
+  sessions: (log) => refSessions(log),
+  error_rate_by_product: (log, s) => refErrorRate(log, s.errorRateMinViews, s.errorRateThreshold),
+  failed_logins_by_user: (log, s) => refFailedLogins(log, s.failedLoginsThreshold),
+};

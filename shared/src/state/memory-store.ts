@@ -1,5 +1,6 @@
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomic } from '../log/files.ts';
 import { acquireLock } from '../log/lock.ts';
 import type { ScoredMember, StateOp, StateStore } from './types.ts';
 
@@ -155,22 +156,8 @@ export class MemoryStateStore implements StateStore {
     this.dirty = false;
     this.seq += 1;
     const name = `checkpoint-${String(this.seq).padStart(12, '0')}.json`;
-    const tmp = path.join(dir, `.${name}.tmp`);
     try {
-      const fh = await open(tmp, 'w');
-      try {
-        await fh.writeFile(text);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, path.join(dir, name));
-      const dh = await open(dir, 'r');
-      try {
-        await dh.sync();
-      } finally {
-        await dh.close();
-      }
+      await writeFileAtomic(path.join(dir, name), text);
     } catch (err) {
       this.dirty = true;
       throw err;

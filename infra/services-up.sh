@@ -14,6 +14,7 @@ Installs if missing and starts, on $HOST only:
   Kafka      $KAFKA_VERSION, KRaft broker+controller, port \$KAFKA_PORT (now $KAFKA_PORT),
              controller port \$KAFKA_CONTROLLER_PORT (now $KAFKA_CONTROLLER_PORT)
   topics     events (3 partitions), events.late (1), events.dlq (1), user-profiles (3, compacted)
+  chromium   Debian's, for the dashboard's browser test (installed if missing, not started)
 
 Data, logs and pid files live in \$LAMBDA_SERVICES_DIR (now $SERVICES_DIR).
 \$KAFKA_HEAP sets the broker's JVM heap flags (default: -Xms256m -Xmx768m).
@@ -57,6 +58,8 @@ ensure_commands() {
   command -v redis-server >/dev/null && command -v redis-cli >/dev/null || missing+=(redis-server redis-tools)
   command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
   command -v mvn >/dev/null || missing+=(maven)
+  # The dashboard's browser test drives Debian's Chromium with playwright-core (no browser download).
+  command -v chromium >/dev/null || missing+=(chromium)
   if ((${#missing[@]})); then
     say "installing ${missing[*]}..."
     apt_install "${missing[@]}"

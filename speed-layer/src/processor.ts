@@ -1,5 +1,5 @@
-import { windowsFor, type Event, type StateOp, type StateStore, type ViewDefinition } from '@lambda/shared';
-import { emptyPartial, type CompiledView, type Partial } from './compile.ts';
+import { paneStart, slideOf, type Aggregate, type Event, type FixedWindow, type StateOp, type StateStore, type ViewDefinition } from '@lambda/shared';
+import { emptyPartial, mergePartial, type CompiledView, type Partial } from './compile.ts';
 import { FIELDS, KEYS, META } from './keys.ts';
 import { coveredWindows, decodeSessions, encodeSessions, replaceSessions, sessionWith, type Session } from './sessions.ts';
 
@@ -111,6 +111,11 @@ export class Processor {
   }
 }
 
+interface PaneAccumulator {
+  events: bigint;
+  partials: Partial[];
+}
+
 interface SessionState {
   original: Session[];
   list: Session[];
@@ -130,6 +135,8 @@ class BatchPlan {
   private readonly sets = new Map<string, Map<string, string>>();
   private readonly indexAdds = new Map<string, Map<string, number>>();
   private readonly lateCounts = new Map<string, Map<LatePolicy, number>>();
+  /** Fixed-window views: view -> pane start -> windows closed for the event -> key -> what the events add. */
+  private readonly panes = new Map<string, Map<number, Map<number, Map<string, PaneAccumulator>>>>();
   private startMaxTime: number | null = null;
 
   constructor(
@@ -219,7 +226,10 @@ class BatchPlan {
 
   ops(): StateOp[] {
     const ops: StateOp[] = [...this.evictions];
-    for (const v of this.opts.views) if (v.def.window.kind === 'session') this.flushSessions(v);
+    for (const v of this.opts.views) {
+      if (v.def.window.kind === 'session') this.flushSessions(v);
+      else this.flushPanes(v);
+    }
     for (const [key, fields] of this.increments) for (const [field, by] of fields) ops.push({ op: 'hincrby', key, field, by });
     for (const [key, fields] of this.extremes) for (const [field, x] of fields) ops.push({ op: x.op, key, field, value: x.value });
     for (const [key, fields] of this.sets) for (const [field, value] of fields) ops.push({ op: 'hset', key, field, value });
@@ -241,34 +251,73 @@ class BatchPlan {
     return Math.floor((maxTime - this.opts.dedupeHorizonMs) / step);
   }
 
+  /**
+   * Adds an event to its pane's accumulator: the S/L windows holding t are assembled from panes
+   * when the batch is written (flushPanes), so an event costs one update however many windows hold
+   * it. Of those windows, the closed ones are the earliest ending, so how late the event is comes
+   * down to one number: how many of them were closed for it.
+   */
   private fixed(v: CompiledView, e: Event, t: number, watermark: number): boolean {
     const def = v.def;
-    const name = def.name;
+    const w = def.window as FixedWindow;
+    const slide = slideOf(w);
+    const pane = paneStart(t, slide);
+    const firstEnd = pane + slide;
+    const closed = Math.min(w.sizeMs / slide, Math.max(0, Math.floor((watermark - def.allowedLatenessMs - firstEnd) / slide) + 1));
+    const byKey = getOrInit(getOrInit(getOrInit(this.panes, def.name, () => new Map()), pane, () => new Map()), closed, () => new Map());
     const key = v.keyOf(e);
-    let late = false;
-    for (const w of windowsFor(t, def.window as Exclude<ViewDefinition['window'], { kind: 'session' }>)) {
-      if (w.end <= this.ctx.evictBefore) continue;
-      const wk = KEYS.window(name, w.start);
-      const closed = watermark >= w.end + def.allowedLatenessMs;
-      if (closed) {
-        late = true;
-        this.incr(wk, FIELDS.late, 1n);
-        this.index(KEYS.windows(name), String(w.start), w.end);
-        if (def.latePolicy !== 'update') continue;
-        this.set(wk, FIELDS.revised, '1');
-      }
-      this.incr(wk, FIELDS.rows(key), 1n);
-      for (const a of v.aggregates) {
-        const c = a.contribution(e);
-        if (c === undefined) continue;
-        const fn = a.def.fn;
-        if (fn === 'count' || fn === 'sum') this.incr(wk, FIELDS.aggregate(a.def.name, key), c as bigint);
-        else if (fn === 'min' || fn === 'max') this.extreme(wk, FIELDS.aggregate(a.def.name, key), fn === 'min' ? 'hmin' : 'hmax', c as number);
-        else for (const value of c as Set<string>) this.set(wk, FIELDS.distinct(a.def.name, key, value), '1');
-      }
-      this.index(KEYS.windows(name), String(w.start), w.end);
+    let acc = byKey.get(key);
+    if (!acc) byKey.set(key, (acc = { events: 0n, partials: v.aggregates.map((a) => emptyPartial(a.def)) }));
+    acc.events += 1n;
+    for (let i = 0; i < v.aggregates.length; i++) {
+      const a = v.aggregates[i]!;
+      const c = a.contribution(e);
+      if (c !== undefined) acc.partials[i] = mergePartial(a.def, acc.partials[i]!, c);
     }
-    return late;
+    // Late when a closed window is still kept: evicted windows are not judged at all.
+    return closed > 0 && firstEnd + (closed - 1) * slide > this.ctx.evictBefore;
+  }
+
+  /** The pane accumulators of a fixed-window view, added to every window that holds their pane. */
+  private flushPanes(v: CompiledView): void {
+    const def = v.def;
+    const w = def.window as FixedWindow;
+    const slide = slideOf(w);
+    for (const [pane, byClosed] of this.panes.get(def.name) ?? []) {
+      for (let j = 0, start = pane + slide - w.sizeMs; start <= pane; j++, start += slide) {
+        const end = start + w.sizeMs;
+        if (end <= this.ctx.evictBefore) continue;
+        const wk = KEYS.window(def.name, start);
+        for (const [closed, byKey] of byClosed) {
+          for (const [key, acc] of byKey) {
+            if (j < closed) {
+              this.incr(wk, FIELDS.late, acc.events);
+              if (def.latePolicy !== 'update') continue;
+              this.set(wk, FIELDS.revised, '1');
+            }
+            this.incr(wk, FIELDS.rows(key), acc.events);
+            v.aggregates.forEach((a, i) => this.addPartial(wk, a.def, key, acc.partials[i]!));
+          }
+        }
+        this.index(KEYS.windows(def.name), String(start), end);
+      }
+    }
+  }
+
+  private addPartial(wk: string, a: Aggregate, key: string, p: Partial): void {
+    const field = FIELDS.aggregate(a.name, key);
+    switch (a.fn) {
+      case 'count':
+      case 'sum':
+        if (p !== 0n) this.incr(wk, field, p as bigint);
+        return;
+      case 'min':
+      case 'max':
+        if (p !== null) this.extreme(wk, field, a.fn === 'min' ? 'hmin' : 'hmax', p as number);
+        return;
+      case 'count_distinct':
+        for (const value of p as Set<string>) this.set(wk, FIELDS.distinct(a.name, key, value), '1');
+    }
   }
 
   private session(v: CompiledView, e: Event, t: number, watermark: number): boolean {
@@ -326,27 +375,27 @@ class BatchPlan {
   }
 
   private incr(key: string, field: string, by: bigint): void {
-    const fields = getOrInit(this.increments, key);
+    const fields = getOrInit(this.increments, key, () => new Map());
     fields.set(field, (fields.get(field) ?? 0n) + by);
   }
 
   private extreme(key: string, field: string, op: 'hmin' | 'hmax', value: number): void {
-    const fields = getOrInit(this.extremes, key);
+    const fields = getOrInit(this.extremes, key, () => new Map());
     const cur = fields.get(field);
     if (!cur || (op === 'hmin' ? value < cur.value : value > cur.value)) fields.set(field, { op, value });
   }
 
   private set(key: string, field: string, value: string): void {
-    getOrInit(this.sets, key).set(field, value);
+    getOrInit(this.sets, key, () => new Map()).set(field, value);
   }
 
   private index(key: string, member: string, score: number): void {
-    getOrInit(this.indexAdds, key).set(member, score);
+    getOrInit(this.indexAdds, key, () => new Map()).set(member, score);
   }
 }
 
-function getOrInit<V>(m: Map<string, Map<string, V>>, key: string): Map<string, V> {
-  let inner = m.get(key);
-  if (!inner) m.set(key, (inner = new Map()));
-  return inner;
+function getOrInit<K, V>(m: Map<K, V>, key: K, init: () => V): V {
+  let value = m.get(key);
+  if (value === undefined) m.set(key, (value = init()));
+  return value;
 }

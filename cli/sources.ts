@@ -8,7 +8,7 @@ import {
   type ViewDefinition,
   type ViewQuery,
 } from '@lambda/shared';
-import { BatchLockedError, RollbackRefusedError, readBatchView, readManifest, rollbackBatch, runBatch } from '@lambda/batch-layer';
+import { BatchLockedError, BatchViewCache, RollbackRefusedError, rollbackBatch, runBatch } from '@lambda/batch-layer';
 import { DEFAULT_IDLE_TIMEOUT_MS, FIELDS, KEYS, readLateCounts, readSpeedViewDetailed, readSpeedWatermark } from '@lambda/speed-layer';
 
 /**
@@ -16,19 +16,20 @@ import { DEFAULT_IDLE_TIMEOUT_MS, FIELDS, KEYS, readLateCounts, readSpeedViewDet
  * the serving layer itself knows only the interfaces in @lambda/shared.
  */
 
-/** The current batch version under `dataDir`, read afresh on each call so a new run is served at once. */
+/** The current batch version under `dataDir`; a new run or a rollback is served at once. */
 export function batchSource(dataDir: string): BatchViewSource {
+  const cache = new BatchViewCache(dataDir);
   return {
     current: async () => {
-      const current = (await readManifest(dataDir))?.current;
+      const current = (await cache.current())?.current;
       return { runId: current?.runId ?? null, highWaterMark: current?.highWaterMark ?? null };
     },
     read: async (view, query) => {
-      const current = (await readManifest(dataDir))?.current;
+      const current = (await cache.current())?.current;
       // A view the current version lacks (added since the run) has no complete windows yet: the
       // speed layer serves all of it until the next run.
       if (!current?.views[view.name]) return { runId: current?.runId ?? null, highWaterMark: null, rows: [] };
-      const answer = await readBatchView(dataDir, view.name, query, [view]);
+      const answer = await cache.read(view, query);
       return { runId: answer.runId, highWaterMark: answer.highWaterMark, rows: answer.rows };
     },
   };

@@ -36,7 +36,8 @@ for (const policy of ['drop', 'update', 'side-output'] as const) {
     const out = await p.process(0, records([onTime, late]), { evictBefore: -Infinity, onLate: async (l) => void sent.push(...l) });
     assert.equal(out.late.get(view.name), 1);
     assert.deepEqual(await readLateCounts(store, view.name), { [policy]: 1 });
-    const { rows, revised } = await readSpeedViewDetailed(store, view);
+    const { rows, revised, lateByWindow } = await readSpeedViewDetailed(store, view);
+    assert.deepEqual(lateByWindow, new Map([[T0, 1]]), 'the late event is counted in its window whatever the policy');
     const minute0 = rows.find((r) => r.window_start === BigInt(T0));
     if (policy === 'update') {
       assert.equal(minute0?.revenue_cents, 7n);

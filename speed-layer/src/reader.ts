@@ -1,4 +1,4 @@
-import { withinRange, type StateStore, type TimeRange, type ViewDefinition, type ViewRow } from '@lambda/shared';
+import { withinRange, type Aggregate, type StateStore, type TimeRange, type ViewDefinition, type ViewRow } from '@lambda/shared';
 import { compileView, decodePartial, emptyPartial, finalValue, mergePartial, type CompiledView, type Partial } from './compile.ts';
 import { FIELDS, KEYS, SEP } from './keys.ts';
 import { coveredWindows, decodeSessions, mergeSessionLists, type Session } from './sessions.ts';
@@ -20,6 +20,20 @@ export interface SpeedRows {
   rows: SpeedRow[];
   /** window_start of the windows (or sessions) a late event revised under the `update` policy. */
   revised: number[];
+  /**
+   * Late events judged per fixed window of the range, by window_start (an event late for several
+   * sliding windows counts in each); sessions are not counted per session.
+   */
+  lateByWindow: Map<number, number>;
+}
+
+// Readers run per request: compile each definition once.
+const compiled = new WeakMap<ViewDefinition, CompiledView>();
+
+function compiledView(view: ViewDefinition): CompiledView {
+  let v = compiled.get(view);
+  if (!v) compiled.set(view, (v = compileView(view)));
+  return v;
 }
 
 export async function readSpeedView(store: StateStore, view: ViewDefinition, opts: ReadOptions = {}): Promise<SpeedRow[]> {
@@ -27,7 +41,7 @@ export async function readSpeedView(store: StateStore, view: ViewDefinition, opt
 }
 
 export async function readSpeedViewDetailed(store: StateStore, view: ViewDefinition, opts: ReadOptions = {}): Promise<SpeedRows> {
-  const v = compileView(view);
+  const v = compiledView(view);
   const partitions = await store.partitions();
   if (view.window.kind !== 'session') return readFixed(store, v, partitions, opts);
   return readSessions(store, v, partitions, opts);
@@ -46,6 +60,7 @@ interface WindowAcc {
   start: number;
   end: number;
   revised: boolean;
+  late: number;
   /** Per key: the aggregates' partials; a key is present once an event counted for it. */
   keys: Map<string, Partial[]>;
   open: bigint;
@@ -58,20 +73,23 @@ async function readFixed(store: StateStore, v: CompiledView, partitions: number[
   const windows = new Map<number, WindowAcc>();
   await Promise.all(
     partitions.map(async (p) => {
-      const index = await store.zrangeByScore(p, KEYS.windows(name), opts.from ?? -Infinity, Infinity);
+      // Scored by window end: a window inside the range ends by `to`.
+      const index = await store.zrangeByScore(p, KEYS.windows(name), opts.from ?? -Infinity, opts.to ?? Infinity);
       const wanted = index.map((w) => ({ start: Number(w.member), end: w.score })).filter((b) => withinRange(b, opts));
       const hashes = await Promise.all(wanted.map((b) => store.hgetall(p, KEYS.window(name, b.start))));
       wanted.forEach((b, i) => {
         let acc = windows.get(b.start);
-        if (!acc) windows.set(b.start, (acc = { ...b, revised: false, keys: new Map(), open: 0n }));
+        if (!acc) windows.set(b.start, (acc = { ...b, revised: false, late: 0, keys: new Map(), open: 0n }));
         for (const [field, value] of Object.entries(hashes[i]!)) mergeField(acc, field, value, aggs, byName);
       });
     }),
   );
   const rows: SpeedRow[] = [];
   const revised: number[] = [];
+  const lateByWindow = new Map<number, number>();
   for (const w of [...windows.values()].sort((a, b) => a.start - b.start)) {
     if (w.revised) revised.push(w.start);
+    if (w.late > 0) lateByWindow.set(w.start, w.late);
     if (v.def.output.kind === 'open_sessions') {
       if (w.open > 0n) rows.push({ window_start: BigInt(w.start), window_end: BigInt(w.end), [v.def.output.column]: w.open });
       continue;
@@ -81,15 +99,16 @@ async function readFixed(store: StateStore, v: CompiledView, partitions: number[
       rows.push(seriesRow(v, { window_start: BigInt(w.start), window_end: BigInt(w.end) }, key, w.keys.get(key)!));
     }
   }
-  return { rows, revised };
+  return { rows, revised, lateByWindow };
 }
 
-function mergeField(acc: WindowAcc, field: string, value: string, aggs: CompiledView['aggregates'][number]['def'][], byName: Map<string, number>): void {
-  const partialsOf = (key: string) => {
-    let p = acc.keys.get(key);
-    if (!p) acc.keys.set(key, (p = aggs.map(emptyPartial)));
-    return p;
-  };
+function partialsOf(acc: WindowAcc, aggs: Aggregate[], key: string): Partial[] {
+  let p = acc.keys.get(key);
+  if (!p) acc.keys.set(key, (p = aggs.map(emptyPartial)));
+  return p;
+}
+
+function mergeField(acc: WindowAcc, field: string, value: string, aggs: Aggregate[], byName: Map<string, number>): void {
   if (field === FIELDS.open) {
     acc.open += BigInt(value);
     return;
@@ -98,9 +117,13 @@ function mergeField(acc: WindowAcc, field: string, value: string, aggs: Compiled
     acc.revised = true;
     return;
   }
+  if (field === FIELDS.late) {
+    acc.late += Number(value);
+    return;
+  }
   const kind = field[0];
   if (kind === '#') {
-    partialsOf(field.slice(2));
+    partialsOf(acc, aggs, field.slice(2));
     return;
   }
   if (kind !== 'a' && kind !== 'd') return;
@@ -110,11 +133,11 @@ function mergeField(acc: WindowAcc, field: string, value: string, aggs: Compiled
   const a = aggs[i]!;
   if (kind === 'a') {
     const key = rest.slice(cut + 1);
-    const p = partialsOf(key);
+    const p = partialsOf(acc, aggs, key);
     p[i] = mergePartial(a, p[i]!, a.fn === 'min' || a.fn === 'max' ? Number(value) : decodePartial(a, value));
   } else {
     const [key, member] = JSON.parse(rest.slice(cut + 1)) as [string, string];
-    const p = partialsOf(key);
+    const p = partialsOf(acc, aggs, key);
     p[i] = mergePartial(a, p[i]!, new Set([member]));
   }
 }
@@ -146,7 +169,7 @@ async function readSessions(store: StateStore, v: CompiledView, partitions: numb
       .filter(([start]) => withinRange({ start, end: start + size }, opts))
       .sort((a, b) => a[0] - b[0])
       .map(([start, n]) => ({ window_start: BigInt(start), window_end: BigInt(start + size), [def.output.kind === 'open_sessions' ? def.output.column : '']: n }));
-    return { rows, revised: [] };
+    return { rows, revised: [], lateByWindow: new Map() };
   }
   const rows: SpeedRow[] = [];
   const revised: number[] = [];
@@ -159,7 +182,7 @@ async function readSessions(store: StateStore, v: CompiledView, partitions: numb
     }
   }
   rows.sort((a, b) => Number(a.window_start) - Number(b.window_start) || String(a[def.key!]).localeCompare(String(b[def.key!])));
-  return { rows, revised: revised.sort((a, b) => a - b) };
+  return { rows, revised: revised.sort((a, b) => a - b), lateByWindow: new Map() };
 }
 
 function seriesRow(v: CompiledView, bounds: SpeedRow, key: string, partials: Partial[], durationMs?: bigint): SpeedRow {

@@ -17,7 +17,8 @@ function raws(seed: number, count: number) {
 
 test('the cache answers every range and key exactly as a DuckDB read of the current version, and follows runs and rollbacks', async (t) => {
   const dataDir = await tempDataDir(t);
-  const cache = new BatchViewCache(dataDir);
+  // Rechecking on every read, so that each step below sees the version just published.
+  const cache = new BatchViewCache(dataDir, 0);
   assert.equal(await cache.current(), null, 'no manifest yet');
   await ingestAndArchive(dataDir, raws(3, 3000));
   const first = (await runBatch({ dataDir, threads: 1 })).version;

@@ -12,22 +12,28 @@ export const MAX_CACHED_ROWS = 1_000_000;
  * changes, so each view's rows are read from its Parquet file once per run id and then answered
  * from memory, sorted by window_start: a range is a binary search, not a DuckDB instance per
  * request. A new current version (a run, a rollback) is noticed by the manifest file changing,
- * checked with one stat per read.
+ * checked at most every `recheckMs`: a new run is served that long after it is published, at most.
  */
 export class BatchViewCache {
-  private manifest: { stamp: string; value: BatchManifest | null } | null = null;
+  private manifest: { stamp: string; value: BatchManifest | null; checkedAt: number } | null = null;
   private readonly rows = new Map<string, Promise<BatchRow[]>>();
 
-  constructor(private readonly dataDir: string) {}
+  constructor(
+    private readonly dataDir: string,
+    private readonly recheckMs = 250,
+  ) {}
 
   /** The published manifest, re-read only when its file changed (publishing renames a new one in). */
   async current(): Promise<BatchManifest | null> {
+    const now = performance.now();
+    if (this.manifest && now - this.manifest.checkedAt < this.recheckMs) return this.manifest.value;
     const s = await stat(manifestFile(this.dataDir)).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return null;
       throw err;
     });
     const stamp = s ? `${s.ino}:${s.mtimeMs}:${s.size}` : 'none';
-    if (this.manifest?.stamp !== stamp) this.manifest = { stamp, value: s ? await readManifest(this.dataDir) : null };
+    if (this.manifest?.stamp !== stamp) this.manifest = { stamp, value: s ? await readManifest(this.dataDir) : null, checkedAt: now };
+    this.manifest.checkedAt = now;
     return this.manifest.value;
   }
 

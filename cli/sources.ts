@@ -1,22 +1,22 @@
 import {
   AdminConflictError,
-  withinRange,
+  TOPICS,
   type AdminActions,
   type BatchViewSource,
+  type EventLog,
   type SpeedViewSource,
   type StateStore,
   type ViewDefinition,
-  type ViewQuery,
 } from '@lambda/shared';
 import { BatchLockedError, BatchViewCache, RollbackRefusedError, rollbackBatch, runBatch } from '@lambda/batch-layer';
-import { DEFAULT_IDLE_TIMEOUT_MS, FIELDS, KEYS, readLateCounts, readSpeedViewDetailed, readSpeedWatermark } from '@lambda/speed-layer';
+import { DEFAULT_IDLE_TIMEOUT_MS, SpeedViewCache, readSpeedWatermark } from '@lambda/speed-layer';
 
 /**
  * The serving layer's sources implemented with the real layers. The CLI is the composition root:
  * the serving layer itself knows only the interfaces in @lambda/shared.
  */
 
-/** The current batch version under `dataDir`; a new run or a rollback is served at once. */
+/** The current batch version under `dataDir`; a new run or a rollback is served within a quarter second. */
 export function batchSource(dataDir: string): BatchViewSource {
   const cache = new BatchViewCache(dataDir);
   return {
@@ -39,42 +39,38 @@ export interface SpeedSourceOptions {
   /** As the speed layer runs with (`--idle-timeout`), so both see the same watermark. */
   idleTimeoutMs?: number;
   now?: () => number;
+  /** The event log the speed layer consumes: with it, the source reports the consumer lag. */
+  log?: Pick<EventLog, 'endOffsets'>;
 }
 
 export function speedSource(store: StateStore, opts: SpeedSourceOptions = {}): SpeedViewSource {
   const idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   const now = opts.now ?? Date.now;
+  const log = opts.log;
   const watermark = (view: ViewDefinition) => readSpeedWatermark(store, view.watermarkLagMs, idleTimeoutMs, now());
+  const cache = new SpeedViewCache(store);
   return {
     kind: store.kind,
     watermark,
     read: async (view, query) => {
-      const [detailed, mark, lateEvents, lateByWindow] = await Promise.all([
-        readSpeedViewDetailed(store, view, query),
-        watermark(view),
-        readLateCounts(store, view.name),
-        readLateByWindow(store, view, query),
-      ]);
-      return { rows: detailed.rows, revised: detailed.revised, watermark: mark, lateEvents, lateByWindow };
+      const [answer, mark] = await Promise.all([cache.read(view, query), watermark(view)]);
+      return { ...answer, watermark: mark };
     },
+    ...(log && { lag: () => consumerLag(store, log) }),
   };
 }
 
-/** The per-window late counts the processor keeps in each fixed window's hash, summed over partitions. */
-async function readLateByWindow(store: StateStore, view: ViewDefinition, range: ViewQuery): Promise<Map<number, number>> {
-  const out = new Map<number, number>();
-  if (view.window.kind === 'session') return out;
-  for (const p of await store.partitions()) {
-    // The window index is scored by window end.
-    const index = await store.zrangeByScore(p, KEYS.windows(view.name), range.from ?? -Infinity, range.to ?? Infinity);
-    const windows = index.map((w) => ({ start: Number(w.member), end: w.score })).filter((b) => withinRange(b, range));
-    const late = await Promise.all(windows.map((b) => store.hmget(p, KEYS.window(view.name, b.start), [FIELDS.late])));
-    windows.forEach((b, i) => {
-      const n = Number(late[i]![0] ?? 0);
-      if (n > 0) out.set(b.start, (out.get(b.start) ?? 0) + n);
-    });
-  }
-  return out;
+/**
+ * Records of the events topic not processed yet, all partitions: the log's end offsets minus the
+ * next offsets the speed layer committed in the store (the truth; the group's offsets are for
+ * monitoring only). A partition the store has never seen counts from the beginning of the log.
+ */
+async function consumerLag(store: StateStore, log: Pick<EventLog, 'endOffsets'>): Promise<number> {
+  const ends = await log.endOffsets(TOPICS.events);
+  const done = await store.offsets([...ends.keys()]);
+  let behind = 0;
+  for (const [p, end] of ends) behind += Math.max(0, end - (done.get(p) ?? 0));
+  return behind;
 }
 
 export function adminActions(dataDir: string): AdminActions {

@@ -66,7 +66,7 @@ export function registerUp(program: Command): void {
         log,
         logger,
         batch: batchSource(config.dataDir),
-        speed: speedSource(store),
+        speed: speedSource(store, { log }),
         admin: adminActions(config.dataDir),
       });
       let archiver: RunningArchiver | null = null;
@@ -160,6 +160,7 @@ function printWhereToLook(address: string, dataDir: string, logKind: string): vo
   process.stdout.write(
     [
       `lambda up: the platform is running (log: ${logKind}, data: ${dataDir})`,
+      `  dashboard    ${address}/`,
       `  health       ${address}/health`,
       `  views        ${address}/v1/views/revenue_per_minute   (merged; ?layer=batch or ?layer=speed for one layer)`,
       `  drift        ${address}/v1/drift`,

@@ -1,7 +1,7 @@
-import { keyColumnOf, type ViewDefinition } from '@lambda/shared';
+import { keyColumnOf, type ViewDefinition, type ViewRow } from '@lambda/shared';
 import { HttpError, fromDependency } from './errors.ts';
 import { readBatch, readSpeed, type Sources } from './layers.ts';
-import { mergeRows, type Layer, type ServedRow } from './merge.ts';
+import { mergeRows, type Layer, type MergeInput, type ServedRow } from './merge.ts';
 import type { Range } from './range.ts';
 
 /** One view's answer over a range, from the layer asked for, with what a reader needs to judge it. */
@@ -33,7 +33,7 @@ export function checkKey(view: ViewDefinition, key: string | undefined): void {
 export async function answerView(sources: Sources, view: ViewDefinition, layer: Layer, range: Range, key?: string): Promise<ViewAnswer> {
   const query = { ...range, ...(key !== undefined && { key }) };
   const [batch, speed] = await Promise.all([
-    layer === 'speed' ? batchVersion(sources).then((v) => ({ ...v, rows: [] })) : readBatch(sources, view, query),
+    layer === 'speed' ? batchVersion(sources).then((v) => ({ ...v, rows: NO_ROWS })) : readBatch(sources, view, query),
     layer === 'batch' ? null : readSpeed(sources, view, query),
   ]);
   const speedWatermark = speed ? speed.watermark : await speedWatermarkOf(sources, view);
@@ -46,8 +46,25 @@ export async function answerView(sources: Sources, view: ViewDefinition, layer: 
     speedWatermark,
     lateEvents: speed && { total: speed.lateEvents, inRange: [...speed.lateByWindow.values()].reduce((a, b) => a + b, 0) },
     revisedWindows: speed?.revised ?? [],
-    rows: mergeRows({ view, layer, range, highWaterMark: batch.highWaterMark, batch: batch.rows, speed: speed?.rows ?? [] }),
+    rows: mergedRows({ view, layer, range, highWaterMark: batch.highWaterMark, batch: batch.rows, speed: speed?.rows ?? NO_ROWS }),
   };
+}
+
+const NO_ROWS: ViewRow[] = [];
+// The sources hand back the same row arrays while their layer has not changed (a batch version is
+// immutable; the speed cache answers by committed offsets), so the merge of the same arrays, for
+// the same layer and range, is the same: merged once, served from here until either side moves.
+const merges = new WeakMap<ViewRow[], WeakMap<ViewRow[], Map<string, ServedRow[]>>>();
+
+function mergedRows(input: MergeInput): ServedRow[] {
+  let bySpeed = merges.get(input.batch);
+  if (!bySpeed) merges.set(input.batch, (bySpeed = new WeakMap()));
+  let byQuery = bySpeed.get(input.speed);
+  if (!byQuery) bySpeed.set(input.speed, (byQuery = new Map()));
+  const id = `${input.view.name}|${input.layer}|${input.range.from}|${input.range.to}|${input.highWaterMark}`;
+  let rows = byQuery.get(id);
+  if (!rows) byQuery.set(id, (rows = mergeRows(input)));
+  return rows;
 }
 
 /** The batch version alone, for a speed-only answer: it still says where the boundary lies, if it can. */

@@ -5,10 +5,12 @@ import { VIEWS, type AdminActions, type BatchViewSource, type Config, type Event
 import { sendError } from './errors.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { alertRoutes } from './routes/alerts.ts';
+import { dashboardRoutes } from './routes/dashboard.ts';
 import { driftRoutes } from './routes/drift.ts';
 import { healthRoutes } from './routes/health.ts';
 import { DEFAULT_INGEST_LIMITS, ingestRoutes, type IngestLimits } from './routes/ingest.ts';
 import { metricsRoutes } from './routes/metrics.ts';
+import { statusRoutes } from './routes/status.ts';
 import { viewRoutes } from './routes/views.ts';
 
 export interface AppOptions {
@@ -42,6 +44,8 @@ export function buildApp({ config, log, logger, ingest, batch, speed, admin, vie
   app.register(viewRoutes, read);
   app.register(driftRoutes, read);
   app.register(alertRoutes, read);
+  app.register(statusRoutes, read);
+  app.register(dashboardRoutes);
   app.register(adminRoutes, { token: config.adminToken, actions: admin });
   app.register(ingestRoutes, {
     ...DEFAULT_INGEST_LIMITS,

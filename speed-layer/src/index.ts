@@ -6,4 +6,5 @@ export * from './reader.ts';
 export * from './retention.ts';
 export * from './sessions.ts';
 export * from './speed-layer.ts';
+export * from './view-cache.ts';
 export * from './watermark.ts';

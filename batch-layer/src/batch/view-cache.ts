@@ -6,6 +6,8 @@ import { readBatchView, type BatchRow, type BatchViewAnswer, type BatchViewQuery
 
 /** Views with more rows than this are queried in DuckDB each time instead of held in memory. */
 export const MAX_CACHED_ROWS = 1_000_000;
+/** Answers to distinct ranges kept per view. */
+const MAX_RANGES_PER_VIEW = 256;
 
 /**
  * The batch views for a long-running reader (the serving layer). A published version never
@@ -16,7 +18,7 @@ export const MAX_CACHED_ROWS = 1_000_000;
  */
 export class BatchViewCache {
   private manifest: { stamp: string; value: BatchManifest | null; checkedAt: number } | null = null;
-  private readonly rows = new Map<string, Promise<BatchRow[]>>();
+  private readonly rows = new Map<string, Promise<{ all: BatchRow[]; ranges: Map<string, BatchRow[]> }>>();
 
   constructor(
     private readonly dataDir: string,
@@ -45,24 +47,31 @@ export class BatchViewCache {
     const keyColumn = keyColumnOf(view);
     if (query.key !== undefined && !keyColumn) throw new Error(`view "${view.name}" has no key; --key does not apply`);
     const runId = manifest.current.runId;
-    const all = await this.load(runId, view);
+    const { all, ranges } = await this.load(runId, view);
+    // The same query gets the same array back, so what readers derive from it can be kept too.
+    const id = `${query.from}|${query.to}|${query.key}`;
+    let rows = ranges.get(id);
+    if (!rows) {
+      if (ranges.size >= MAX_RANGES_PER_VIEW) ranges.delete(ranges.keys().next().value!);
+      ranges.set(id, (rows = inRange(all, query, keyColumn)));
+    }
     return {
       view: view.name,
       runId,
       highWaterMark: manifest.current.highWaterMark,
       columns: viewColumns(view).map((c) => c.name),
       keyColumn,
-      rows: inRange(all, query, keyColumn),
+      rows,
     };
   }
 
-  private load(runId: string, view: ViewDefinition): Promise<BatchRow[]> {
+  private load(runId: string, view: ViewDefinition): Promise<{ all: BatchRow[]; ranges: Map<string, BatchRow[]> }> {
     const id = `${runId}/${view.name}`;
     let rows = this.rows.get(id);
     if (!rows) {
       // Only the current version is worth keeping: drop what earlier versions loaded.
       for (const k of this.rows.keys()) if (!k.startsWith(`${runId}/`)) this.rows.delete(k);
-      rows = readBatchView(this.dataDir, view.name, {}, [view]).then((a) => a.rows);
+      rows = readBatchView(this.dataDir, view.name, {}, [view]).then((a) => ({ all: a.rows, ranges: new Map() }));
       rows.catch(() => this.rows.delete(id));
       this.rows.set(id, rows);
     }

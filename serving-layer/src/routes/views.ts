@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { keyColumnOf, viewColumns, type ViewDefinition } from '@lambda/shared';
 import { answerView, checkKey, viewNamed } from '../answer.ts';
-import { jsonRow } from '../json.ts';
+import { jsonRows } from '../json.ts';
 import type { Sources } from '../layers.ts';
 import type { Layer } from '../merge.ts';
 import { resolveRange } from '../range.ts';
@@ -80,7 +80,7 @@ export async function viewRoutes(app: FastifyInstance, opts: ReadRouteOptions): 
       checkKey(view, req.query.key);
       const range = resolveRange(view, req.query, opts.now());
       const answer = await answerView(opts.sources, view, req.query.layer ?? 'merged', range, req.query.key);
-      return { ...answer, columns: [...viewColumns(view).map((c) => c.name), 'source'], rows: answer.rows.map(jsonRow) };
+      return { ...answer, columns: [...viewColumns(view).map((c) => c.name), 'source'], rows: jsonRows(answer.rows) };
     },
   );
 }

@@ -52,6 +52,12 @@ export interface SpeedViewSource {
   readonly kind: string;
   watermark(view: ViewDefinition): Promise<number | null>;
   read(view: ViewDefinition, query: ViewQuery): Promise<SpeedSourceAnswer>;
+  /**
+   * Consumer lag: records in the events topic the speed layer has not processed yet, summed over
+   * partitions (log end offsets minus the offsets committed in the state store). Absent, or null,
+   * when this source cannot see the log.
+   */
+  lag?(): Promise<number | null>;
 }
 
 /**

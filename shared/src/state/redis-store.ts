@@ -58,10 +58,12 @@ export interface RedisStoreOptions {
 }
 
 export const DEFAULT_KEY_PREFIX = 'lambda:';
+const PARTITIONS_TTL_MS = 5_000;
 
 export class RedisStateStore implements StateStore {
   readonly kind = 'redis' as const;
   private readonly prefix: string;
+  private known: { partitions: number[]; at: number } | null = null;
 
   private constructor(
     private readonly redis: Redis,
@@ -138,6 +140,7 @@ export class RedisStateStore implements StateStore {
     // (ioredis flattens them).
     const commit = (this.redis as unknown as { lambdaCommit(n: number, keys: string[], args: string[]): Promise<number> }).lambdaCommit;
     const applied = await commit.call(this.redis, keys.length, keys, args);
+    if (applied === 1 && this.known && !this.known.partitions.includes(partition)) this.known = null;
     return applied === 1;
   }
 
@@ -164,9 +167,16 @@ export class RedisStateStore implements StateStore {
   }
 
   async partitions(): Promise<number[]> {
+    // A scan walks the whole keyspace, and readers ask on every read; partitions appear only when
+    // a consumer first commits one, so a list a few seconds old is as good.
+    const now = performance.now();
+    if (this.known && now - this.known.at < PARTITIONS_TTL_MS) return this.known.partitions;
     const keys = await this.scan(`${escapeGlob(this.prefix)}{p*}:offset`);
     const re = /\{p(\d+)\}:offset$/;
-    return keys.map((k) => Number(re.exec(k)![1])).sort((a, b) => a - b);
+    const partitions = keys.map((k) => Number(re.exec(k)![1])).sort((a, b) => a - b);
+    // An empty answer is not kept: the first commit is then seen at once.
+    this.known = partitions.length > 0 ? { partitions, at: now } : null;
+    return partitions;
   }
 
   async size(): Promise<number> {

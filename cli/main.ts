@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '@lambda/shared';
 import { registerArchive } from './commands/archive.ts';
 import { registerBatch } from './commands/batch.ts';
+import { registerDemo } from './commands/demo.ts';
 import { registerGenerate } from './commands/generate.ts';
 import { registerIngest } from './commands/ingest.ts';
 import { registerSpeed } from './commands/speed.ts';
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerSpeed(program);
   registerBatch(program);
   registerQuery(program);
+  registerDemo(program);
   return program;
 }
 

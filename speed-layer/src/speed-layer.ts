@@ -41,6 +41,11 @@ export interface SpeedLayerOptions {
   retentionMarginMs?: number;
   idleTimeoutMs?: number;
   logger?: Logger;
+  /**
+   * The processing clock handed to the processor (processing-time views, last-activity stamps);
+   * default the wall clock. Demos and tests replay a stream with a clock that follows its arrivals.
+   */
+  now?: () => number;
 }
 
 export interface SpeedStats {
@@ -64,7 +69,11 @@ export async function startSpeedLayer(opts: SpeedLayerOptions): Promise<SpeedLay
   const views = (opts.views ?? VIEWS).map(compileView);
   const idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   const marginMs = opts.retentionMarginMs ?? DEFAULT_RETENTION_MARGIN_MS;
-  const processor = new Processor(opts.store, { views, dedupeHorizonMs: opts.dedupeHorizonMs ?? DEFAULT_DEDUPE_HORIZON_MS });
+  const processor = new Processor(opts.store, {
+    views,
+    dedupeHorizonMs: opts.dedupeHorizonMs ?? DEFAULT_DEDUPE_HORIZON_MS,
+    ...(opts.now ? { now: opts.now } : {}),
+  });
   const stats: SpeedStats = { batches: 0, records: 0, events: 0, duplicates: 0, invalid: 0, late: 0 };
   const progress = new Map<number, PartitionProgress>();
   const maxLag = Math.max(...views.map((v) => v.def.watermarkLagMs));

@@ -6,7 +6,7 @@ import { VIEWS, findView, type TimeRange, type ViewDefinition } from '@lambda/sh
 import { createArchiveView, readArchiveSnapshot } from '../archive/snapshot.ts';
 import { fsyncPath } from '../archive/files.ts';
 import { sqlString } from '../archive/parquet-writer.ts';
-import { compileView } from '../compiler/compile-view.ts';
+import { compileView, runEventsSql, sessionEventsSql, sessionSpecOf } from '../compiler/compile-view.ts';
 import { archiveExtent, defaultSafetyLagMs, highWaterMarkOf } from './high-water-mark.ts';
 import { withBatchLock } from './lock.ts';
 import { publishManifest, readManifest, type BatchVersion, type ViewVersion } from './manifest.ts';
@@ -88,6 +88,14 @@ export async function runBatch(options: BatchRunOptions): Promise<BatchRunResult
           `${extent.rows} rows; high-water mark ${iso(backfill ? current!.highWaterMark : runHwm)}`,
       );
 
+      // Duplicates are removed once for every view of the run, not once per view: the dedupe sorts
+      // by event_id, the costliest step of a view that only filters and aggregates.
+      const computed = registry.filter((v) => selected.has(v.name));
+      const dedupeStarted = performance.now();
+      await conn.run(`CREATE TEMP TABLE run_events AS ${runEventsSql(computed, 'archive_events', { from: options.from, to: options.to })}`);
+      progress(`events read and deduplicated once for ${computed.length} views in ${((performance.now() - dedupeStarted) / 1000).toFixed(2)} s`);
+      const sessionEvents = await numberSessionsOnce(conn, computed, { from: options.from, to: options.to }, progress);
+
       const views: Record<string, ViewVersion> = {};
       for (const view of registry) {
         const file = viewFileName(view.name);
@@ -100,7 +108,13 @@ export async function runBatch(options: BatchRunOptions): Promise<BatchRunResult
           continue;
         }
         const viewStarted = performance.now();
-        const sql = compileView(view, { source: 'archive_events', from: options.from, to: options.to });
+        const sql = compileView(view, {
+          source: 'run_events',
+          deduplicated: true,
+          from: options.from,
+          to: options.to,
+          ...(sessionEvents.has(view.name) && { sessionEvents: sessionEvents.get(view.name) }),
+        });
         const rows = await writeParquet(
           conn,
           backfill && previous ? backfillSql(view, sql, path.join(versionDir(dataDir, current!.runId), previous.file), options) : sql,
@@ -139,6 +153,35 @@ export async function runBatch(options: BatchRunOptions): Promise<BatchRunResult
       await rm(staging, { recursive: true, force: true });
     }
   });
+}
+
+/**
+ * Session views that share their sessions (same input, key and gap) have them numbered once, in a
+ * temp table each group reads: sessionization is two window passes over every input event.
+ * Returns the table of each such view.
+ */
+async function numberSessionsOnce(
+  conn: DuckDBConnection,
+  views: readonly ViewDefinition[],
+  range: TimeRange,
+  progress: (line: string) => void,
+): Promise<Map<string, string>> {
+  const groups = new Map<string, ViewDefinition[]>();
+  for (const v of views) {
+    const spec = sessionSpecOf(v);
+    if (spec !== null) groups.set(spec, [...(groups.get(spec) ?? []), v]);
+  }
+  const tables = new Map<string, string>();
+  let n = 0;
+  for (const group of groups.values()) {
+    if (group.length < 2) continue;
+    const table = `session_events_${n++}`;
+    const started = performance.now();
+    await conn.run(`CREATE TEMP TABLE ${table} AS ${sessionEventsSql(group, { source: 'run_events', deduplicated: true, ...range })}`);
+    progress(`sessions numbered once for ${group.map((v) => v.name).join(', ')} in ${((performance.now() - started) / 1000).toFixed(2)} s`);
+    for (const v of group) tables.set(v.name, table);
+  }
+  return tables;
 }
 
 /** Writes a query's rows as Parquet under a temp name, durable, then renamed; returns the row count. */

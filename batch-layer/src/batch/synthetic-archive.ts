@@ -59,27 +59,33 @@ export async function removeArchive(dataDir: string): Promise<void> {
 }
 
 function eventsSql(from: number, to: number, step: number, start: number, rate: number, users: number, products: number): string {
-  // u: uniform in [0, 1) per event and salt; the type mix follows the generator's weights.
-  const u = (salt: number) => `(hash(i, ${salt}) % 1000000)::DOUBLE / 1000000`;
+  // u: uniform in [0, 1) per event and salt; the type mix follows the generator's weights. Every
+  // field derives from e, the event the record carries: one record in a hundred is a retry that
+  // carries the previous record's event again, identical, as a producer's retry would (not across
+  // an hour, whose file must hold only that hour's events).
+  const u = (salt: number) => `(hash(e, ${salt}) % 1000000)::DOUBLE / 1000000`;
   return `SELECT
-      'e' || (i - CASE WHEN hash(i, 1) % 100 = 0 AND i > 0 THEN 1 ELSE 0 END) AS event_id,
+      'e' || e AS event_id,
       type,
-      make_timestamptz(((${start} + (i * 1000) // ${rate}) * 1000)::BIGINT) AS event_time,
-      'user-' || lpad((hash(i, 2) % ${users})::VARCHAR, 4, '0') AS user_id,
+      make_timestamptz(((${start} + (e * 1000) // ${rate}) * 1000)::BIGINT) AS event_time,
+      'user-' || lpad((hash(e, 2) % ${users})::VARCHAR, 4, '0') AS user_id,
       CASE WHEN type IN ('purchase', 'page_view', 'error', 'click') AND ${u(3)} < 0.9
-           THEN 'product-' || lpad((hash(i, 4) % ${products})::VARCHAR, 3, '0') END AS product_id,
-      CASE WHEN type IN ('impression', 'click') THEN 'ad-' || (hash(i, 5) % 50)::VARCHAR END AS ad_id,
-      CASE WHEN type = 'purchase' THEN (hash(i, 6) % 100000)::BIGINT END AS amount_cents,
+           THEN 'product-' || lpad((hash(e, 4) % ${products})::VARCHAR, 3, '0') END AS product_id,
+      CASE WHEN type IN ('impression', 'click') THEN 'ad-' || (hash(e, 5) % 50)::VARCHAR END AS ad_id,
+      CASE WHEN type = 'purchase' THEN (hash(e, 6) % 100000)::BIGINT END AS amount_cents,
       CASE WHEN type = 'profile_update' THEN 'gold' END AS tier,
       CASE WHEN type = 'profile_update' THEN 'DE' END AS country,
       CASE WHEN type = 'error' THEN 'E500' END AS error_code,
       (i % ${step})::INTEGER AS log_partition,
       (i // ${step})::BIGINT AS log_offset
     FROM (
-      SELECT i, CASE
+      SELECT i, e, CASE
         WHEN x < 0.50 THEN 'page_view' WHEN x < 0.70 THEN 'impression' WHEN x < 0.85 THEN 'click'
         WHEN x < 0.91 THEN 'purchase' WHEN x < 0.975 THEN 'profile_update' WHEN x < 0.99 THEN 'error'
         ELSE 'login_failed' END AS type
-      FROM (SELECT i, ${u(0)} AS x FROM range(${from}, ${to}, ${step}) AS r(i))
+      FROM (
+        SELECT i, e, ${u(0)} AS x
+        FROM (SELECT i, i - CASE WHEN hash(i, 1) % 100 = 0 AND i % ${3600 * rate} <> 0 THEN 1 ELSE 0 END AS e FROM range(${from}, ${to}, ${step}) AS r(i))
+      )
     )`;
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { DEFAULT_WORKLOAD_SETTINGS, parseView, viewColumns, workloadViews, findView, type ViewDefinition, type WorkloadViewSettings } from '@lambda/shared/views/index';
-import { compileView, runEventsSql } from './compile-view.ts';
+import { compileView, runEventsSql, sessionEventsSql, sessionSpecOf } from './compile-view.ts';
 import {
   GAP,
   MINUTE,
@@ -57,13 +57,20 @@ const REFERENCES = WORKLOAD_REFERENCES;
 
 /**
  * The view's rows over the log, compiled alone; checked equal to the rows of the same view over
- * the run's events deduplicated once for every view here (other types, wider input ranges).
+ * the run's events deduplicated once for every view here (other types, wider input ranges), and,
+ * for a session view, over sessions numbered once for every view sharing them.
  */
 async function run(view: ViewDefinition, log: TestEvent[], range: { from?: number; to?: number } = {}): Promise<Row[]> {
   await loadEvents(conn, 'archive_events', log);
   const alone = await query(conn, compileView(view, { source: 'archive_events', ...range }));
   await createRunEvents(range);
-  assert.deepEqual(await query(conn, compileView(view, { source: 'run_events', deduplicated: true, ...range })), alone, 'over run_events');
+  const deduplicated = { source: 'run_events', deduplicated: true, ...range };
+  assert.deepEqual(await query(conn, compileView(view, deduplicated)), alone, 'over run_events');
+  const sharing = [...workloadViews(), clicksPerAd, productActivity].filter((v) => sessionSpecOf(v) !== null && sessionSpecOf(v) === sessionSpecOf(view));
+  if (sharing.length > 1) {
+    await conn.run(`CREATE OR REPLACE TEMP TABLE session_events AS ${sessionEventsSql(sharing, deduplicated)}`);
+    assert.deepEqual(await query(conn, compileView(view, { ...deduplicated, sessionEvents: 'session_events' })), alone, 'over shared session events');
+  }
   return alone;
 }
 

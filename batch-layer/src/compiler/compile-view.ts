@@ -19,6 +19,11 @@ export interface CompileOptions extends TimeRange {
    * was built for): deduplicated already, times as epoch ms. The view then only filters it.
    */
   deduplicated?: boolean;
+  /**
+   * Session views: a relation holding `sessionEventsSql`'s result for the views sharing this one's
+   * sessions (`sessionSpecOf`), over `source` and the same range. The view then only groups it.
+   */
+  sessionEvents?: string;
 }
 
 /**
@@ -36,13 +41,14 @@ export function compileView(view: ViewDefinition, options: CompileOptions): stri
     throw new Error(`view "${view.name}" uses processing time; the batch layer recomputes event-time views only`);
   }
   const range: TimeRange = { from: options.from, to: options.to };
-  const input = inputRange(view.window, range);
-  const events = options.deduplicated
-    ? `SELECT ${[...columnsRead(view)].map(ident).join(', ')} FROM ${options.source}
-    WHERE ${typeIn(view.input.types)}${timeBounds(input, String)} AND ${where(view.input.filter)}`
-    : dedupedEventsSql(options.source, columnsRead(view), view.input.types, input, where(view.input.filter));
-  const ctes = [`events AS (${events})`];
   const key = view.key ? ident(view.key) : null;
+  const ctes: string[] = [];
+  if (view.window.kind === 'session' && options.sessionEvents) {
+    ctes.push(`numbered AS (SELECT * FROM ${options.sessionEvents})`);
+  } else {
+    ctes.push(`events AS (${viewEventsSql(view, options, range)})`);
+    if (view.window.kind === 'session') ctes.push(...numberedCtes(key, view.window));
+  }
   if (view.window.kind === 'session') {
     ctes.push(...sessionCtes(view, view.window, key));
   } else {
@@ -77,6 +83,40 @@ export function runEventsSql(views: readonly ViewDefinition[], source: string, r
   const from = inputs.some((r) => r.from === undefined) ? undefined : Math.min(...inputs.map((r) => r.from!));
   const to = inputs.some((r) => r.to === undefined) ? undefined : Math.max(...inputs.map((r) => r.to!));
   return dedupedEventsSql(source, columns, types, { from, to }, 'TRUE');
+}
+
+/** The view's input events in the input range of `range`, filtered, deduplicated, times as epoch ms. */
+function viewEventsSql(view: ViewDefinition, options: CompileOptions, range: TimeRange): string {
+  const input = inputRange(view.window, range);
+  return options.deduplicated
+    ? `SELECT ${[...columnsRead(view)].map(ident).join(', ')} FROM ${options.source}
+    WHERE ${typeIn(view.input.types)}${timeBounds(input, String)} AND ${where(view.input.filter)}`
+    : dedupedEventsSql(options.source, columnsRead(view), view.input.types, input, where(view.input.filter));
+}
+
+/**
+ * Session views with the same input, key and gap have the same sessions (`active_users` and
+ * `sessions` do): this names that sameness, null for other windows.
+ */
+export function sessionSpecOf(view: ViewDefinition): string | null {
+  if (view.window.kind !== 'session') return null;
+  return JSON.stringify([[...view.input.types].sort(), view.input.filter, view.key, view.window.gapMs]);
+}
+
+/**
+ * The input events of session views of one `sessionSpecOf`, each numbered with its key's
+ * session: the two window passes of sessionization, done once for all of them. `options` as for
+ * compileView (`source`, `deduplicated`, the range); materialise it and hand it to each view as
+ * `sessionEvents`.
+ */
+export function sessionEventsSql(views: readonly ViewDefinition[], options: CompileOptions): string {
+  const first = views[0]!;
+  const spec = sessionSpecOf(first);
+  if (spec === null || views.some((v) => sessionSpecOf(v) !== spec)) throw new Error('sessionEventsSql takes session views that share their sessions');
+  // Every column any of them reads: the views differ only in their aggregates.
+  const events = viewEventsSql({ ...first, aggregates: views.flatMap((v) => v.aggregates) }, options, { from: options.from, to: options.to });
+  const key = first.key ? ident(first.key) : null;
+  return `WITH events AS (${events}),\n${numberedCtes(key, first.window as SessionWindow).join(',\n')}\nSELECT * FROM numbered`;
 }
 
 /** What a view reads of an event: event_time, its key, and the columns its filters and aggregates name. */
@@ -140,14 +180,21 @@ function fixedWindowCtes(view: ViewDefinition, w: FixedWindow, key: string | nul
   ];
 }
 
-function sessionCtes(view: ViewDefinition, w: SessionWindow, key: string | null): string[] {
+/** `events` numbered with their key's session: a gap greater than G starts the next one. */
+function numberedCtes(key: string | null, w: SessionWindow): string[] {
   const partitionBy = key ? `PARTITION BY ${key} ` : '';
-  const keyCol = key ? `${key}, ` : '';
-  const aggregates = view.aggregates.map((a) => `, ${direct(a)} AS ${ident(a.name)}`).join('');
   // RANGE frame: events at the same instant share one running sum whatever their tie order.
-  const ctes = [
+  return [
     `marked AS (SELECT *, CASE WHEN event_time - lag(event_time) OVER (${partitionBy}ORDER BY event_time) <= ${w.gapMs} THEN 0 ELSE 1 END AS starts FROM events)`,
     `numbered AS (SELECT *, sum(starts) OVER (${partitionBy}ORDER BY event_time RANGE UNBOUNDED PRECEDING) AS session FROM marked)`,
+  ];
+}
+
+/** Sessions from `numbered` events, and the view's windows from them. */
+function sessionCtes(view: ViewDefinition, w: SessionWindow, key: string | null): string[] {
+  const keyCol = key ? `${key}, ` : '';
+  const aggregates = view.aggregates.map((a) => `, ${direct(a)} AS ${ident(a.name)}`).join('');
+  const ctes = [
     `sessions AS (SELECT min(event_time) AS window_start, max(event_time) + ${w.gapMs} AS window_end, ${keyCol}max(event_time) - min(event_time) AS duration_ms${aggregates}
     FROM numbered GROUP BY ${keyCol}session)`,
   ];

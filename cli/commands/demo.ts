@@ -47,63 +47,57 @@ export function registerDemo(program: Command): void {
         '  lambda demo code-drift --fast --json | tail -1\n',
     );
 
-  scenario(demo, 'late-data', 'A share of phones go offline and deliver late; the speed layer drops late purchases (policy `drop`); the drift report counts them; the next batch run corrects the history.')
-    .option('--minutes <n>', 'minutes of event time the stream covers', positiveNumber, LATE_DATA_DEFAULTS.minutes)
-    .option('--rate <r>', 'events per second of event time', positiveNumber, LATE_DATA_DEFAULTS.rate)
-    .option('--users <n>', 'distinct users', positiveInt, LATE_DATA_DEFAULTS.users)
-    .option('--products <n>', 'distinct products', positiveInt, LATE_DATA_DEFAULTS.products)
+  scenario(demo, 'late-data', 'A share of phones go offline and deliver late; the speed layer drops late purchases (policy `drop`); the drift report counts them; the next batch run corrects the history.', LATE_DATA_DEFAULTS)
     .option('--late-share <f>', 'share of events from phones that were offline', share, LATE_DATA_DEFAULTS.lateShare)
     .option('--late-delay-ms <ms>', 'mean delivery delay of a late event (each is 0.5-1.5x this)', nonNegativeInt, LATE_DATA_DEFAULTS.lateDelayMs)
     .option('--duplicate-share <f>', 'share of events sent twice (retries)', share, LATE_DATA_DEFAULTS.duplicateShare)
     .option('--step-minutes <n>', 'deliver the stream in steps of this much arrival time', positiveNumber, LATE_DATA_DEFAULTS.stepMinutes)
-    .option('--seed <s>', 'seed of the stream', nonNegativeInt, LATE_DATA_DEFAULTS.seed)
     .action(async (flags: Flags<LateDataSettings>) => {
       await runScenario(flags, (opts) => runLateData(pick(flags, LATE_DATA_DEFAULTS), opts));
     });
 
-  scenario(demo, 'processing-time', 'The speed layer switched to processing time for revenue_per_minute while events arrive with delays: revenue shifts between minutes, and the drift shows where.')
-    .option('--minutes <n>', 'minutes of event time the stream covers', positiveNumber, PROCESSING_TIME_DEFAULTS.minutes)
-    .option('--rate <r>', 'events per second of event time', positiveNumber, PROCESSING_TIME_DEFAULTS.rate)
-    .option('--users <n>', 'distinct users', positiveInt, PROCESSING_TIME_DEFAULTS.users)
-    .option('--products <n>', 'distinct products', positiveInt, PROCESSING_TIME_DEFAULTS.products)
+  scenario(demo, 'processing-time', 'The speed layer switched to processing time for revenue_per_minute while events arrive with delays: revenue shifts between minutes, and the drift shows where.', PROCESSING_TIME_DEFAULTS)
     .option('--late-share <f>', 'share of events that arrive delayed', share, PROCESSING_TIME_DEFAULTS.lateShare)
     .option('--late-delay-ms <ms>', 'mean delivery delay of a delayed event (each is 0.5-1.5x this)', nonNegativeInt, PROCESSING_TIME_DEFAULTS.lateDelayMs)
     .option('--duplicate-share <f>', 'share of events sent twice (retries)', share, PROCESSING_TIME_DEFAULTS.duplicateShare)
-    .option('--seed <s>', 'seed of the stream', nonNegativeInt, PROCESSING_TIME_DEFAULTS.seed)
     .action(async (flags: Flags<ProcessingTimeSettings>) => {
       await runScenario(flags, (opts) => runProcessingTime(pick(flags, PROCESSING_TIME_DEFAULTS), opts));
     });
 
-  scenario(demo, 'code-drift', 'A hand-written revenue-per-minute speed path with one small divergence from the definition runs beside the compiled one over the same log: it drifts from batch, the compiled one does not.')
-    .option('--minutes <n>', 'minutes of event time the stream covers', positiveNumber, CODE_DRIFT_DEFAULTS.minutes)
-    .option('--rate <r>', 'events per second of event time', positiveNumber, CODE_DRIFT_DEFAULTS.rate)
-    .option('--users <n>', 'distinct users', positiveInt, CODE_DRIFT_DEFAULTS.users)
-    .option('--products <n>', 'distinct products', positiveInt, CODE_DRIFT_DEFAULTS.products)
+  scenario(demo, 'code-drift', 'A hand-written revenue-per-minute speed path with one small divergence from the definition runs beside the compiled one over the same log: it drifts from batch, the compiled one does not.', CODE_DRIFT_DEFAULTS)
     .option('--late-share <f>', 'share of events delivered late (both paths drop late purchases alike)', share, CODE_DRIFT_DEFAULTS.lateShare)
     .option('--late-delay-ms <ms>', 'mean delivery delay of a late event', nonNegativeInt, CODE_DRIFT_DEFAULTS.lateDelayMs)
     .option('--duplicate-share <f>', 'share of events sent twice with the same event_id (producer retries)', share, CODE_DRIFT_DEFAULTS.duplicateShare)
-    .option('--seed <s>', 'seed of the stream', nonNegativeInt, CODE_DRIFT_DEFAULTS.seed)
     .action(async (flags: Flags<CodeDriftSettings>) => {
       await runScenario(flags, (opts) => runCodeDrift(pick(flags, CODE_DRIFT_DEFAULTS), opts));
     });
 
-  scenario(demo, 'reprocess', 'A bug in a view definition is fixed: a batch run with the buggy definition, the fix and a backfill of the affected range, then a bad version published and rolled back.')
-    .option('--minutes <n>', 'minutes of event time the stream covers', positiveNumber, REPROCESS_DEFAULTS.minutes)
-    .option('--rate <r>', 'events per second of event time', positiveNumber, REPROCESS_DEFAULTS.rate)
-    .option('--users <n>', 'distinct users', positiveInt, REPROCESS_DEFAULTS.users)
-    .option('--products <n>', 'distinct products', positiveInt, REPROCESS_DEFAULTS.products)
+  scenario(demo, 'reprocess', 'A bug in a view definition is fixed: a batch run with the buggy definition, the fix and a backfill of the affected range, then a bad version published and rolled back.', REPROCESS_DEFAULTS)
     .option('--backfill-minutes <n>', 'length of the range to backfill with the fixed definition (the newest complete minutes)', positiveInt, REPROCESS_DEFAULTS.backfillMinutes)
     .option('--exclude-product <id>', 'the product the buggy filter wrongly excludes (default: the best seller)')
-    .option('--seed <s>', 'seed of the stream', nonNegativeInt, REPROCESS_DEFAULTS.seed)
     .action(async (flags: Flags<ReprocessSettings>) => {
       await runScenario(flags, (opts) => runReprocess(pick(flags, REPROCESS_DEFAULTS), opts));
     });
 }
 
-function scenario(demo: Command, name: string, description: string): Command {
+/** Every scenario's stream is shaped by these; each adds its own flags. */
+interface StreamSettings {
+  minutes: number;
+  rate: number;
+  users: number;
+  products: number;
+  seed: number;
+}
+
+function scenario(demo: Command, name: string, description: string, defaults: StreamSettings): Command {
   return demo
     .command(name)
     .description(description)
+    .option('--minutes <n>', 'minutes of event time the stream covers', positiveNumber, defaults.minutes)
+    .option('--rate <r>', 'events per second of event time', positiveNumber, defaults.rate)
+    .option('--users <n>', 'distinct users', positiveInt, defaults.users)
+    .option('--products <n>', 'distinct products', positiveInt, defaults.products)
+    .option('--seed <s>', 'seed of the stream', nonNegativeInt, defaults.seed)
     .option('--fast', 'replay as fast as possible, no pauses, no server (unless --serve): well under a minute')
     .option('--serve', 'serve the dashboard and the API while the scenario runs (default without --fast)')
     .option('--no-serve', 'do not start the HTTP server')

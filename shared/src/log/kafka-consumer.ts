@@ -92,6 +92,11 @@ export class KafkaConsumer implements ConsumerHandle {
   private async resolveStarts(partitions: number[]): Promise<Map<number, number>> {
     await this.opts.onAssignment?.(partitions);
     const starts = (await this.opts.startOffsets?.(partitions)) ?? new Map<number, number>();
+    // Positioned now, not at the first batch: where the group's committed offset is at the end of
+    // a partition, no batch would ever come to reposition it from.
+    for (const [partition, offset] of starts) {
+      if (partitions.includes(partition)) this.consumer.seek({ topic: this.topic, partition, offset: String(offset) });
+    }
     if (this.ends) {
       // A partition that has nothing to deliver before its end never yields a batch: settle it now.
       const committed = await this.log.committedOffsets(this.opts.group, this.opts.topic);

@@ -190,6 +190,19 @@ function conformance(backend: Backend): void {
     }
   });
 
+  it('start offsets behind the group\'s committed offsets win, even where the group is at the end', async ({ log }) => {
+    await log.produce('three', Array.from({ length: 60 }, (_, i) => ({ key: `k${i % 7}`, value: `v${i}` })));
+    const all = await readAll(log, 'three');
+    // The group has read everything (as another consumer of the group would have committed)...
+    await drain(log, { group: 'rewind', topic: 'three' }, async (b, handle) => {
+      await handle.commit(new Map([[b.partition, b.records[b.records.length - 1]!.offset + 1]]));
+    });
+    assert.deepEqual(await log.committedOffsets('rewind', 'three'), await log.endOffsets('three'));
+    // ...but this consumer keeps its own offsets, and has none: it starts from the beginning.
+    const { batches } = await drain(log, { group: 'rewind', topic: 'three', startOffsets: async (ps) => new Map(ps.map((p) => [p, 0])) });
+    for (const [p, records] of all.entries()) assert.deepEqual(batches.filter((b) => b.partition === p).flatMap((b) => b.records), records, `partition ${p}`);
+  });
+
   it('ends at once with untilEnd on an empty topic', async ({ log }) => {
     const { batches } = await drain(log, { group: 'empty', topic: 'three' });
     assert.equal(batches.length, 0);

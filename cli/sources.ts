@@ -9,7 +9,7 @@ import {
   type ViewDefinition,
 } from '@lambda/shared';
 import { BatchLockedError, BatchViewCache, RollbackRefusedError, rollbackBatch, runBatch } from '@lambda/batch-layer';
-import { DEFAULT_IDLE_TIMEOUT_MS, SpeedViewCache, readSpeedWatermark } from '@lambda/speed-layer';
+import { DEFAULT_IDLE_TIMEOUT_MS, SpeedViewCache, layerWatermark } from '@lambda/speed-layer';
 
 /**
  * The serving layer's sources implemented with the real layers. The CLI is the composition root:
@@ -47,8 +47,8 @@ export function speedSource(store: StateStore, opts: SpeedSourceOptions = {}): S
   const idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   const now = opts.now ?? Date.now;
   const log = opts.log;
-  const watermark = (view: ViewDefinition) => readSpeedWatermark(store, view.watermarkLagMs, idleTimeoutMs, now());
   const cache = new SpeedViewCache(store);
+  const watermark = async (view: ViewDefinition) => layerWatermark(await cache.progress(), view.watermarkLagMs, idleTimeoutMs, now());
   return {
     kind: store.kind,
     watermark,

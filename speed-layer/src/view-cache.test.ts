@@ -7,6 +7,7 @@ import { compileView } from './compile.ts';
 import { Processor } from './processor.ts';
 import { readLateCounts, readSpeedViewDetailed } from './reader.ts';
 import { SpeedViewCache } from './view-cache.ts';
+import { readProgress } from './watermark.ts';
 
 const MINUTE = 60_000;
 const T0 = Date.UTC(2024, 0, 1, 12);
@@ -22,6 +23,7 @@ async function cacheFollowsCommits(store: StateStore): Promise<void> {
   const revenue = VIEWS.find((v) => v.name === 'revenue_per_minute')!;
   const range = { from: T0, to: T0 + 10 * MINUTE };
   const fresh = async (r = range) => ({ ...(await readSpeedViewDetailed(store, revenue, r)), lateEvents: await readLateCounts(store, revenue.name) });
+  const progressNow = async () => [...(await readProgress(store)).values()];
   const next = new Map<number, number>();
   const commit = async (partition: number, events: Event[]) => {
     const from = next.get(partition) ?? 0;
@@ -39,8 +41,10 @@ async function cacheFollowsCommits(store: StateStore): Promise<void> {
   const second = await cache.read(revenue, range);
   assert.notDeepEqual(second, first);
   assert.deepEqual(second, await fresh());
+  assert.deepEqual(await cache.progress(), await progressNow(), 'the watermark inputs follow the commits too');
   await commit(0, [purchase(T0 + 6 * MINUTE, 1, 'a')]);
   assert.deepEqual(await cache.read(revenue, range), await fresh());
+  assert.deepEqual(await cache.progress(), await progressNow());
   const narrow = { ...range, to: T0 + 2 * MINUTE };
   assert.deepEqual(await cache.read(revenue, narrow), await fresh(narrow), 'another range is its own answer');
 }

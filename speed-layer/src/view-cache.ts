@@ -1,5 +1,6 @@
 import type { StateStore, ViewDefinition } from '@lambda/shared';
 import { readLateCounts, readSpeedViewDetailed, type ReadOptions, type SpeedRows } from './reader.ts';
+import { readProgress, type PartitionProgress } from './watermark.ts';
 
 export interface SpeedAnswer extends SpeedRows {
   /** Late events of the view since the speed state began, by policy. */
@@ -18,13 +19,23 @@ const MAX_ANSWERS_PER_VIEW = 256;
  */
 export class SpeedViewCache {
   private readonly answers = new WeakMap<ViewDefinition, Map<string, { offsets: string; answer: Promise<SpeedAnswer> }>>();
+  private progressRead: { offsets: string; progress: Promise<PartitionProgress[]> } | null = null;
 
   constructor(private readonly store: StateStore) {}
 
+  /** Every partition's max event time and last activity, the inputs of the layer watermark. */
+  async progress(): Promise<PartitionProgress[]> {
+    const offsets = await this.offsets();
+    if (this.progressRead?.offsets !== offsets) {
+      const progress = readProgress(this.store).then((m) => [...m.values()]);
+      progress.catch(() => (this.progressRead = null));
+      this.progressRead = { offsets, progress };
+    }
+    return this.progressRead.progress;
+  }
+
   async read(view: ViewDefinition, opts: ReadOptions = {}): Promise<SpeedAnswer> {
-    const partitions = await this.store.partitions();
-    const stored = await this.store.offsets(partitions);
-    const offsets = partitions.map((p) => `${p}:${stored.get(p)}`).join(',');
+    const offsets = await this.offsets();
     let byQuery = this.answers.get(view);
     if (!byQuery) this.answers.set(view, (byQuery = new Map()));
     const id = `${opts.from}|${opts.to}|${opts.key}`;
@@ -39,5 +50,11 @@ export class SpeedViewCache {
     byQuery.set(id, { offsets, answer });
     if (byQuery.size > MAX_ANSWERS_PER_VIEW) byQuery.delete(byQuery.keys().next().value!);
     return answer;
+  }
+
+  private async offsets(): Promise<string> {
+    const partitions = await this.store.partitions();
+    const stored = await this.store.offsets(partitions);
+    return partitions.map((p) => `${p}:${stored.get(p)}`).join(',');
   }
 }

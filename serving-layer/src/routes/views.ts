@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { keyColumnOf, viewColumns, type ViewDefinition } from '@lambda/shared';
 import { answerView, checkKey, viewNamed } from '../answer.ts';
 import { jsonRows } from '../json.ts';
@@ -75,12 +75,23 @@ export async function viewRoutes(app: FastifyInstance, opts: ReadRouteOptions): 
         response: { 200: answerSchema, ...errorResponses },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const view = viewNamed(opts.views, req.params.name);
       checkKey(view, req.query.key);
       const range = resolveRange(view, req.query, opts.now());
-      const answer = await answerView(opts.sources, view, req.query.layer ?? 'merged', range, req.query.key);
-      return { ...answer, columns: [...viewColumns(view).map((c) => c.name), 'source'], rows: jsonRows(answer.rows) };
+      const { rows, ...facts } = await answerView(opts.sources, view, req.query.layer ?? 'merged', range, req.query.key);
+      // Serializing the rows is most of a request's work; the same rows array with the same facts
+      // (watermarks, late counts, ...) is the same text, so it is serialized once, with the route's
+      // own response serializer, and sent as is.
+      const factsKey = JSON.stringify(facts);
+      let cached = bodies.get(rows);
+      if (cached?.facts !== factsKey) {
+        cached = { facts: factsKey, body: reply.serialize({ ...facts, columns: [...viewColumns(view).map((c) => c.name), 'source'], rows: jsonRows(rows) }) };
+        bodies.set(rows, cached);
+      }
+      return reply.type('application/json; charset=utf-8').send(cached.body);
     },
   );
 }
+
+const bodies = new WeakMap<object, { facts: string; body: ReturnType<FastifyReply['serialize']> }>();

@@ -31,7 +31,7 @@ import {
   type RollbackResult,
 } from '@lambda/batch-layer';
 import { startSpeedLayer, type SpeedStats } from '@lambda/speed-layer';
-import { buildApp, type App } from '@lambda/serving-layer';
+import { buildApp, type App, type DriftJson } from '@lambda/serving-layer';
 import { adminActions, batchSource, speedSource } from '../sources.ts';
 
 /**
@@ -163,21 +163,6 @@ export interface Range {
   to: number;
 }
 
-export interface DriftJson {
-  view: string;
-  highWaterMark: number | null;
-  latePolicy: string;
-  lateDropped: number;
-  windowsCompared: number;
-  windowsDiffering: number;
-  rowsCompared: number;
-  rowsDiffering: number;
-  onlyBatch: number;
-  onlySpeed: number;
-  maxAbsoluteDiff: number;
-  maxRelativeDiff: number;
-  largest: { window_start: number; column: string; batch: number | string; speed: number | string } | null;
-}
 
 export interface ServedJson {
   batchRunId: string | null;

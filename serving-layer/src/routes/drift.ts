@@ -45,6 +45,9 @@ export async function driftRoutes(app: FastifyInstance, opts: ReadRouteOptions):
   );
 }
 
+/** One view's entry of `GET /v1/drift`, as JSON. */
+export type DriftJson = Awaited<ReturnType<typeof driftOf>>;
+
 async function driftOf({ sources }: ReadRouteOptions, view: ViewDefinition, range: Range) {
   const batch = await readBatch(sources, view, range);
   const hwm = batch.highWaterMark;

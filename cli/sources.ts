@@ -9,7 +9,7 @@ import {
   type ViewDefinition,
 } from '@lambda/shared';
 import { BatchLockedError, BatchViewCache, RollbackRefusedError, rollbackBatch, runBatch } from '@lambda/batch-layer';
-import { DEFAULT_IDLE_TIMEOUT_MS, SpeedViewCache, layerWatermark } from '@lambda/speed-layer';
+import { DEFAULT_IDLE_TIMEOUT_MS, SpeedViewCache, layerWatermark, type PartitionProgress } from '@lambda/speed-layer';
 
 /**
  * The serving layer's sources implemented with the real layers. The CLI is the composition root:
@@ -48,13 +48,13 @@ export function speedSource(store: StateStore, opts: SpeedSourceOptions = {}): S
   const now = opts.now ?? Date.now;
   const log = opts.log;
   const cache = new SpeedViewCache(store);
-  const watermark = async (view: ViewDefinition) => layerWatermark(await cache.progress(), view.watermarkLagMs, idleTimeoutMs, now());
+  const watermarkOf = (view: ViewDefinition, progress: PartitionProgress[]) => layerWatermark(progress, view.watermarkLagMs, idleTimeoutMs, now());
   return {
     kind: store.kind,
-    watermark,
+    watermark: async (view) => watermarkOf(view, await cache.progress()),
     read: async (view, query) => {
-      const [answer, mark] = await Promise.all([cache.read(view, query), watermark(view)]);
-      return { ...answer, watermark: mark };
+      const { answer, progress } = await cache.readWithProgress(view, query);
+      return { ...answer, watermark: watermarkOf(view, progress) };
     },
     ...(log && { lag: () => consumerLag(store, log) }),
   };

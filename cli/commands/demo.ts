@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '@lambda/shared';
-import { quietOptions, type DemoOptions } from '../demo/common.ts';
+import { quietOptions, type DemoOptions, type StreamSettings } from '../demo/common.ts';
 import { CODE_DRIFT_DEFAULTS, runCodeDrift, type CodeDriftSettings } from '../demo/code-drift.ts';
 import { LATE_DATA_DEFAULTS, runLateData, type LateDataSettings } from '../demo/late-data.ts';
 import { PROCESSING_TIME_DEFAULTS, runProcessingTime, type ProcessingTimeSettings } from '../demo/processing-time.ts';
@@ -80,16 +80,9 @@ export function registerDemo(program: Command): void {
     });
 }
 
-/** Every scenario's stream is shaped by these; each adds its own flags. */
-interface StreamSettings {
-  minutes: number;
-  rate: number;
-  users: number;
-  products: number;
-  seed: number;
-}
 
-function scenario(demo: Command, name: string, description: string, defaults: StreamSettings): Command {
+/** Every scenario's stream is shaped by these flags; each scenario adds its own. */
+function scenario(demo: Command, name: string, description: string, defaults: Pick<StreamSettings, 'minutes' | 'rate' | 'users' | 'products' | 'seed'>): Command {
   return demo
     .command(name)
     .description(description)

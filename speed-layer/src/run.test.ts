@@ -20,7 +20,7 @@ import {
 } from '@lambda/shared';
 import { readLateCounts } from './reader.ts';
 import { startSpeedLayer } from './speed-layer.ts';
-import { readSpeedWatermark } from './watermark.ts';
+import { layerWatermark, readProgress } from './watermark.ts';
 
 /** In-process `--once` runs of the speed layer on the embedded log and the memory store. */
 
@@ -57,7 +57,7 @@ test('a far-future event is dead-lettered at the edge, naming event_time, so it 
   await ingestEvents(log, first.map((value) => ({ value })), { source: 'test', now, maxFutureSkewMs: SKEW_MS });
   await runOnce(log, store, dir);
   // Every partition idle: the watermark is the largest partition max; the view's lag comes off it.
-  const watermark = () => readSpeedWatermark(store, 0, 0, Date.now());
+  const watermark = async () => layerWatermark([...(await readProgress(store)).values()], 0, 0, Date.now());
   assert.equal(await watermark(), Math.max(...first.map((e) => e.event_time)));
 
   const future = event(now + 10 * 365 * 86_400_000);

@@ -45,6 +45,7 @@ async function cacheFollowsCommits(store: StateStore): Promise<void> {
   await commit(0, [purchase(T0 + 6 * MINUTE, 1, 'a')]);
   assert.deepEqual(await cache.read(revenue, range), await fresh());
   assert.deepEqual(await cache.progress(), await progressNow());
+  assert.deepEqual(await cache.readWithProgress(revenue, range), { answer: await fresh(), progress: await progressNow() }, 'both as of one read of the offsets');
   const narrow = { ...range, to: T0 + 2 * MINUTE };
   assert.deepEqual(await cache.read(revenue, narrow), await fresh(narrow), 'another range is its own answer');
 }

@@ -25,7 +25,21 @@ export class SpeedViewCache {
 
   /** Every partition's max event time and last activity, the inputs of the layer watermark. */
   async progress(): Promise<PartitionProgress[]> {
+    return this.progressAt(await this.offsets());
+  }
+
+  async read(view: ViewDefinition, opts: ReadOptions = {}): Promise<SpeedAnswer> {
+    return this.answerAt(await this.offsets(), view, opts);
+  }
+
+  /** A view's answer and the watermark's inputs, both as of one read of the offsets. */
+  async readWithProgress(view: ViewDefinition, opts: ReadOptions = {}): Promise<{ answer: SpeedAnswer; progress: PartitionProgress[] }> {
     const offsets = await this.offsets();
+    const [answer, progress] = await Promise.all([this.answerAt(offsets, view, opts), this.progressAt(offsets)]);
+    return { answer, progress };
+  }
+
+  private progressAt(offsets: string): Promise<PartitionProgress[]> {
     if (this.progressRead?.offsets !== offsets) {
       const progress = readProgress(this.store).then((m) => [...m.values()]);
       progress.catch(() => (this.progressRead = null));
@@ -34,8 +48,7 @@ export class SpeedViewCache {
     return this.progressRead.progress;
   }
 
-  async read(view: ViewDefinition, opts: ReadOptions = {}): Promise<SpeedAnswer> {
-    const offsets = await this.offsets();
+  private answerAt(offsets: string, view: ViewDefinition, opts: ReadOptions): Promise<SpeedAnswer> {
     let byQuery = this.answers.get(view);
     if (!byQuery) this.answers.set(view, (byQuery = new Map()));
     const id = `${opts.from}|${opts.to}|${opts.key}`;

@@ -32,8 +32,3 @@ export async function readProgress(store: StateStore): Promise<Map<number, Parti
   );
   return new Map(partitions.map((p, i) => [p, read[i]!]));
 }
-
-/** A view's layer watermark as the store holds it, for readers in any process. */
-export async function readSpeedWatermark(store: StateStore, lagMs: number, idleTimeoutMs: number, now: number): Promise<number | null> {
-  return layerWatermark([...(await readProgress(store)).values()], lagMs, idleTimeoutMs, now);
-}

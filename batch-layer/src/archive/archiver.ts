@@ -7,14 +7,13 @@ import {
   type ConsumerHandle,
   type EventLog,
   type Logger,
-  type LogRecord,
   type Offsets,
   type ProduceRecord,
   type RecordBatch,
   type Rejection,
 } from '@lambda/shared';
 import { removeOrphans } from './files.ts';
-import { ParquetWriter, archiveLine, hourBucket, type PartitionSlice } from './parquet-writer.ts';
+import { ParquetWriter, archiveLine, canFrame, framedRecord, type PartitionSlice, type WrittenFile } from './parquet-writer.ts';
 import { nextOffsetsOf, readProgress, writeProgress, type ArchiveProgress } from './progress.ts';
 
 export const ARCHIVER_GROUP = 'archiver';
@@ -143,6 +142,7 @@ class Archiver implements RunningArchiver {
   }
 
   closeWriter(): void {
+    for (const b of this.buffers.values()) b.framed.discard();
     this.writer.close();
   }
 
@@ -203,6 +203,7 @@ class Archiver implements RunningArchiver {
     for (const [p, buf] of this.buffers) {
       if (keep.has(p)) continue;
       this.buffered -= buf.lastOffset - buf.firstOffset + 1;
+      buf.framed.discard();
       this.buffers.delete(p);
     }
   }
@@ -213,7 +214,13 @@ class Archiver implements RunningArchiver {
     if (this.stopping !== null || batch.records.length === 0) return;
     const buf = this.bufferFor(batch.partition, batch.records[0]!.offset);
     const now = Date.now();
-    for (const record of batch.records) this.take(buf, record, now);
+    const framed: string[] = [];
+    for (const record of batch.records) {
+      buf.lastOffset = record.offset;
+      if (canFrame(record.value)) framed.push(framedRecord(record.partition, record.offset, record.value));
+      else this.judge(buf, record.offset, record.value, now);
+    }
+    buf.framed.append(framed);
     this.stats.records += batch.records.length;
     this.buffered += batch.records.length;
     if (this.buffered >= this.flushRecords) await this.startFlush();
@@ -222,41 +229,39 @@ class Archiver implements RunningArchiver {
   private bufferFor(partition: number, firstOffset: number): PartitionBuffer {
     let buf = this.buffers.get(partition);
     if (!buf) {
-      buf = { partition, firstOffset, lastOffset: firstOffset - 1, lines: [], hours: new Map(), deadLetters: [] };
+      buf = { partition, firstOffset, lastOffset: firstOffset - 1, framed: this.writer.framedFile(), validated: [], deadLetters: [] };
       this.buffers.set(partition, buf);
     }
     return buf;
   }
 
-  private take(buf: PartitionBuffer, record: LogRecord, now: number): void {
-    buf.lastOffset = record.offset;
+  /** The schema's verdict on one record the fast path does not cover: archived, or dead-lettered. */
+  private judge(buf: PartitionBuffer, offset: number, text: string, now: number): void {
     let value: unknown;
     try {
-      value = JSON.parse(record.value);
+      value = JSON.parse(text);
     } catch (err) {
-      this.deadLetter(buf, record, { field: '(event)', reason: `malformed JSON: ${(err as Error).message}` }, record.value, now);
+      this.deadLetter(buf, offset, { field: '(event)', reason: `malformed JSON: ${(err as Error).message}` }, text, now);
       return;
     }
     const v = validateEvent(value, {
       now,
       maxFutureSkewMs: this.skewMs,
       // Bytes are at most 3x the UTF-16 length: only count them when the limit could be reached.
-      ...(record.value.length * 3 > MAX_EVENT_BYTES ? { rawBytes: Buffer.byteLength(record.value) } : {}),
+      ...(text.length * 3 > MAX_EVENT_BYTES ? { rawBytes: Buffer.byteLength(text) } : {}),
     });
     if (!v.ok) {
-      this.deadLetter(buf, record, v.rejection, value, now);
+      this.deadLetter(buf, offset, v.rejection, value, now);
       return;
     }
     // Re-serialised, so the writer reads the normalised event (epoch-ms time), whatever the producer sent.
-    buf.lines.push(archiveLine(JSON.stringify(v.event), record.partition, record.offset));
-    const bucket = hourBucket(v.event.event_time);
-    buf.hours.set(bucket, (buf.hours.get(bucket) ?? 0) + 1);
+    buf.validated.push(archiveLine(JSON.stringify(v.event), buf.partition, offset));
   }
 
-  private deadLetter(buf: PartitionBuffer, record: LogRecord, rejection: Rejection, raw: unknown, now: number): void {
+  private deadLetter(buf: PartitionBuffer, offset: number, rejection: Rejection, raw: unknown, now: number): void {
     // The key names where the record sat in the log, for whoever investigates the dead letter.
     buf.deadLetters.push({
-      key: `${record.topic}/${record.partition}/${record.offset}`,
+      key: `${TOPICS.events}/${buf.partition}/${offset}`,
       value: deadLetterValue(rejection, 'archiver', now, raw),
     });
     deadLetters.inc({ component: 'archiver', field: rejection.field });
@@ -289,18 +294,21 @@ class Archiver implements RunningArchiver {
   }
 
   private async flush(taken: PartitionBuffer[]): Promise<void> {
+    const now = Date.now();
+    const byPartition = new Map(taken.map((b) => [b.partition, b]));
+    const files = await this.writer.write(taken, {
+      maxEventTimeMs: now + this.skewMs,
+      judge: (s) => this.judge(byPartition.get(s.partition)!, s.offset, s.raw, now),
+    });
     const dead = taken.flatMap((b) => b.deadLetters);
-    const [files] = await Promise.all([
-      this.writer.write(taken),
-      dead.length > 0 ? this.opts.log.produce(TOPICS.dlq, dead) : undefined,
-    ]);
+    if (dead.length > 0) await this.opts.log.produce(TOPICS.dlq, dead);
     // Only now, with every file durable and visible and the dead letters written, may progress move.
     const progress = structuredClone(this.progress);
     const commit: Offsets = new Map();
     for (const b of taken) {
       const key = String(b.partition);
       progress.nextOffsets[key] = b.lastOffset + 1;
-      progress.archived[key] = (progress.archived[key] ?? 0) + b.lines.length;
+      progress.archived[key] = (progress.archived[key] ?? 0) + rowsOf(files, b.partition);
       progress.deadLettered[key] = (progress.deadLettered[key] ?? 0) + b.deadLetters.length;
       commit.set(b.partition, b.lastOffset + 1);
     }
@@ -315,8 +323,12 @@ class Archiver implements RunningArchiver {
     }
     this.stats.flushes++;
     this.stats.files += files.length;
-    this.stats.archived += taken.reduce((n, b) => n + b.lines.length, 0);
+    this.stats.archived += files.reduce((n, f) => n + f.rows, 0);
     this.stats.deadLettered += dead.length;
     this.opts.onFlush?.({ ...this.stats });
   }
+}
+
+function rowsOf(files: WrittenFile[], partition: number): number {
+  return files.reduce((n, f) => (f.partition === partition ? n + f.rows : n), 0);
 }

@@ -1,21 +1,38 @@
+import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { ARCHIVE_COLUMNS, archiveRoot, eventsArchiveDir, hivePartition } from '@lambda/shared';
+import { ARCHIVE_COLUMNS, MAX_EVENT_BYTES, archiveRoot, eventsArchiveDir, hivePartition } from '@lambda/shared';
+import { sqlString } from '../sql.ts';
+import { fastCheckQuery, fastRowsQuery } from './fast-accept.ts';
 import { archiveFileName, fsyncPath, publish } from './files.ts';
 
 const HOUR_MS = 3_600_000;
 
-/** The valid records of one log partition taken by a flush. */
+/** The records of one log partition taken by a flush. */
 export interface PartitionSlice {
   partition: number;
   /** The offset range the flush covers (invalid records included), which names its files. */
   firstOffset: number;
   lastOffset: number;
-  /** One NDJSON line per valid record: the event plus `log_partition` and `log_offset`. */
-  lines: string[];
-  /** Rows per UTC hour bucket (epoch ms / 1 h). */
-  hours: Map<number, number>;
+  /** Records for DuckDB to check and parse. */
+  framed: FramedFile;
+  /** Events already validated in JavaScript, each an `archiveLine`. */
+  validated: string[];
+}
+
+/** A framed record the fast path could not vouch for: JavaScript judges it. */
+export interface Suspect {
+  partition: number;
+  offset: number;
+  raw: string;
+}
+
+export interface WriteOptions {
+  /** Events later than this (epoch ms) are never accepted by the fast path. */
+  maxEventTimeMs: number;
+  /** Called for each suspect before any file is written; may add to its slice's `validated`. */
+  judge: (suspect: Suspect) => void;
 }
 
 export interface WrittenFile {
@@ -29,26 +46,80 @@ export function archiveLine(canonicalEventJson: string, partition: number, offse
   return `{"log_partition":${partition},"log_offset":${offset},${canonicalEventJson.slice(1)}`;
 }
 
-export function hourBucket(eventTimeMs: number): number {
-  return Math.floor(eventTimeMs / HOUR_MS);
+// The frame's separator is a control character, which strict JSON never contains unescaped.
+const SEPARATOR = '\x01';
+// eslint-disable-next-line no-control-regex -- the separator is a control character on purpose
+const UNFRAMEABLE = /[\\\x01\n\r]/;
+
+/**
+ * Whether a record's text can go to DuckDB as one framed line: a one-line object without escapes
+ * or separators, short enough that it cannot exceed the event size limit. Others are judged in
+ * JavaScript straight away.
+ */
+export function canFrame(text: string): boolean {
+  return (
+    text.length * 3 <= MAX_EVENT_BYTES &&
+    text.charCodeAt(0) === 0x7b &&
+    text.charCodeAt(text.length - 1) === 0x7d &&
+    !UNFRAMEABLE.test(text)
+  );
 }
 
-// Inputs arrive as epoch ms; the table stores the archive's own types.
+export function framedRecord(partition: number, offset: number, text: string): string {
+  return `${partition}${SEPARATOR}${offset}${SEPARATOR}${text}`;
+}
+
+/**
+ * One partition's framed records of one flush, appended batch by batch as they are read, so the
+ * JavaScript heap never holds a flush's worth of them. Scratch only: durability comes from the
+ * Parquet files, and a crash leaves nothing here that a restart reads.
+ */
+export class FramedFile {
+  records = 0;
+  private fd: number | null;
+
+  constructor(readonly path: string) {
+    this.fd = openSync(path, 'w');
+  }
+
+  /** Appends one batch's `framedRecord` lines. */
+  append(lines: string[]): void {
+    if (lines.length === 0) return;
+    if (this.fd === null) throw new Error(`${this.path} is closed`);
+    writeSync(this.fd, `${lines.join('\n')}\n`);
+    this.records += lines.length;
+  }
+
+  close(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+  }
+
+  discard(): void {
+    this.close();
+    rmSync(this.path, { force: true });
+  }
+}
+
+// Validated inputs arrive as epoch ms; the table stores the archive's own types.
 const JSON_COLUMNS = ARCHIVE_COLUMNS.map(([name, type]) => [name, type === 'TIMESTAMPTZ' ? 'BIGINT' : type]);
 const SELECT_COLUMNS = ARCHIVE_COLUMNS.map(([name, type]) =>
   type === 'TIMESTAMPTZ' ? `make_timestamptz(${name} * 1000) AS ${name}` : name,
 ).join(', ');
+const COLUMN_NAMES = ARCHIVE_COLUMNS.map(([name]) => name).join(', ');
 
 /**
- * Turns the records of a flush into Parquet files with DuckDB. The lines go to DuckDB as one NDJSON
- * file, so parsing happens on DuckDB's threads, off the JavaScript thread (measured faster than the
- * Appender or data chunks); one COPY ... PARTITION_BY writes a file per (log partition, hour) into a
- * private staging directory (one statement measured 3x faster than a COPY per Hive directory); each
- * file is then fsync'd and renamed to its final name in its Hive directory, so a file under a
- * `*.parquet` name in the dataset is always complete.
+ * Turns the records of a flush into Parquet files with DuckDB. Records go to DuckDB as text in one
+ * file, so checking and parsing them happens on DuckDB's threads, off the JavaScript thread: the
+ * fast path (`fast-accept.ts`) accepts the plain valid events, and hands every other record back to
+ * be judged by the schema in JavaScript. One COPY ... PARTITION_BY writes a file per (log partition,
+ * hour) into a private staging directory (one statement measured 3x faster than a COPY per Hive
+ * directory); each file is then fsync'd and renamed to its final name in its Hive directory, so a
+ * file under a `*.parquet` name in the dataset is always complete.
  */
 export class ParquetWriter {
   private readonly workDir: string;
+  private files = 0;
 
   private constructor(
     private readonly dataDir: string,
@@ -61,39 +132,94 @@ export class ParquetWriter {
   static async open(dataDir: string): Promise<ParquetWriter> {
     const instance = await DuckDBInstance.create(':memory:');
     const conn = await instance.connect();
-    return new ParquetWriter(dataDir, instance, conn);
+    const writer = new ParquetWriter(dataDir, instance, conn);
+    await rm(writer.workDir, { recursive: true, force: true });
+    await mkdir(writer.workDir, { recursive: true });
+    return writer;
+  }
+
+  /** A new scratch file for one partition's framed records, for a later `write`. */
+  framedFile(): FramedFile {
+    mkdirSync(this.workDir, { recursive: true });
+    return new FramedFile(path.join(this.workDir, `framed-${++this.files}.txt`));
   }
 
   /** Writes and publishes the files of one flush; resolves once they are durable and visible. */
-  async write(slices: PartitionSlice[]): Promise<WrittenFile[]> {
-    const withRows = slices.filter((s) => s.lines.length > 0);
-    if (withRows.length === 0) return [];
-    await rm(this.workDir, { recursive: true, force: true });
-    const staging = path.join(this.workDir, 'staging');
+  async write(slices: PartitionSlice[], opts: WriteOptions): Promise<WrittenFile[]> {
+    const flushDir = path.join(this.workDir, `flush-${++this.files}`);
+    const staging = path.join(flushDir, 'staging');
     await mkdir(staging, { recursive: true });
-    const input = path.join(this.workDir, 'flush.ndjson');
-    await writeFile(input, withRows.map((s) => s.lines.join('\n')).join('\n'));
-    const columns = JSON_COLUMNS.map(([n, t]) => `${n}: '${t}'`).join(', ');
-    await this.conn.run(
-      `COPY (SELECT ${SELECT_COLUMNS}, log_partition AS p, event_time // ${HOUR_MS} AS h
-             FROM read_json(${sqlString(input)}, format = 'newline_delimited', columns = {${columns}}))
-       TO ${sqlString(staging)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (p, h))`,
-    );
+    try {
+      const sources = [await this.checkFramed(slices, opts), await this.readValidated(slices, flushDir)].filter(
+        (q) => q !== null,
+      );
+      if (sources.length === 0) return [];
+      await this.conn.run(`CREATE OR REPLACE TEMP TABLE flush_rows AS ${sources.join(' UNION ALL BY NAME ')}`);
+      const counts = await this.conn.runAndReadAll(
+        `SELECT log_partition, epoch_ms(event_time) // ${HOUR_MS} AS h, count(*) FROM flush_rows GROUP BY ALL`,
+      );
+      await this.conn.run(
+        `COPY (SELECT ${COLUMN_NAMES}, log_partition AS p, epoch_ms(event_time) // ${HOUR_MS} AS h FROM flush_rows)
+         TO ${sqlString(staging)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (p, h))`,
+      );
+      return await this.publishStaged(
+        staging,
+        slices,
+        counts.getRows().map(([p, h, n]) => ({ partition: Number(p), bucket: Number(h), rows: Number(n) })),
+      );
+    } finally {
+      await this.conn.run('DROP TABLE IF EXISTS flush_records');
+      await this.conn.run('DROP TABLE IF EXISTS flush_rows');
+      for (const slice of slices) slice.framed.discard();
+      await rm(flushDir, { recursive: true, force: true });
+    }
+  }
 
+  /** Loads the framed records, judges the suspects, and returns the query of the accepted rows. */
+  private async checkFramed(slices: PartitionSlice[], opts: WriteOptions): Promise<string | null> {
+    const inputs = slices.map((s) => s.framed).filter((f) => f.records > 0);
+    if (inputs.length === 0) return null;
+    for (const f of inputs) f.close();
+    const total = inputs.reduce((n, f) => n + f.records, 0);
+    const read = `SELECT * FROM read_csv([${inputs.map((f) => sqlString(f.path)).join(', ')}], columns = {'p': 'INTEGER', 'o': 'BIGINT', 'raw': 'VARCHAR'},
+                    delim = '${SEPARATOR}', quote = '', escape = '', header = false, auto_detect = false)`;
+    await this.conn.run(`CREATE OR REPLACE TEMP TABLE flush_records AS ${fastCheckQuery(read, opts.maxEventTimeMs)}`);
+    const loaded = await this.conn.runAndReadAll('SELECT count(*) FROM flush_records');
+    if (Number(loaded.getRows()[0]![0]) !== total) {
+      throw new Error(`DuckDB read ${String(loaded.getRows()[0]![0])} of the flush's ${total} framed records`);
+    }
+    const suspects = await this.conn.runAndReadAll('SELECT p, o, raw FROM flush_records WHERE NOT ok ORDER BY p, o');
+    for (const [p, o, raw] of suspects.getRows()) opts.judge({ partition: Number(p), offset: Number(o), raw: String(raw) });
+    return fastRowsQuery('SELECT * FROM flush_records');
+  }
+
+  private async readValidated(slices: PartitionSlice[], flushDir: string): Promise<string | null> {
+    const lines = slices.flatMap((s) => s.validated);
+    if (lines.length === 0) return null;
+    const input = path.join(flushDir, 'validated.ndjson');
+    await writeFile(input, lines.join('\n'));
+    const columns = JSON_COLUMNS.map(([n, t]) => `${n}: '${t}'`).join(', ');
+    return `SELECT ${SELECT_COLUMNS} FROM read_json(${sqlString(input)}, format = 'newline_delimited', columns = {${columns}})`;
+  }
+
+  /** Moves each staged (partition, hour) file to its public name, and fsyncs the directories. */
+  private async publishStaged(
+    staging: string,
+    slices: PartitionSlice[],
+    counts: Array<{ partition: number; bucket: number; rows: number }>,
+  ): Promise<WrittenFile[]> {
     const written: WrittenFile[] = [];
     const touchedDirs = new Set<string>();
-    for (const slice of withRows) {
-      const name = archiveFileName(slice.partition, slice.firstOffset, slice.lastOffset);
-      for (const [bucket, rows] of slice.hours) {
-        const staged = await this.singleStagedFile(path.join(staging, `p=${slice.partition}`, `h=${bucket}`));
-        const dir = await this.ensureHiveDir(bucket * HOUR_MS);
-        await publish(staged, path.join(dir, name));
-        touchedDirs.add(dir);
-        written.push({ path: path.join(dir, name), partition: slice.partition, rows });
-      }
+    for (const { partition, bucket, rows } of counts) {
+      const slice = slices.find((s) => s.partition === partition)!;
+      const name = archiveFileName(partition, slice.firstOffset, slice.lastOffset);
+      const staged = await this.singleStagedFile(path.join(staging, `p=${partition}`, `h=${bucket}`));
+      const dir = await this.ensureHiveDir(bucket * HOUR_MS);
+      await publish(staged, path.join(dir, name));
+      touchedDirs.add(dir);
+      written.push({ path: path.join(dir, name), partition, rows });
     }
     await Promise.all([...touchedDirs].map((d) => fsyncPath(d)));
-    await rm(this.workDir, { recursive: true, force: true });
     return written;
   }
 
@@ -125,8 +251,4 @@ export class ParquetWriter {
     this.conn.closeSync();
     this.instance.closeSync();
   }
-}
-
-export function sqlString(s: string): string {
-  return `'${s.replaceAll("'", "''")}'`;
 }

@@ -2,7 +2,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { ARCHIVE_COLUMNS } from '@lambda/shared';
 import { listArchiveFiles, type ArchiveFile } from './files.ts';
 import { nextOffsetsOf, readProgress } from './progress.ts';
-import { sqlString } from './parquet-writer.ts';
+import { sqlString } from '../sql.ts';
 
 /** A consistent view of the archive: exactly the files of recorded flushes. */
 export interface ArchiveSnapshot {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { VIEWS, findView, keyColumnOf, viewColumns, type TimeRange, type ViewDefinition, type ViewRow } from '@lambda/shared';
-import { sqlString } from '../archive/parquet-writer.ts';
+import { sqlString } from '../sql.ts';
 import { readManifest } from './manifest.ts';
 import { versionDir } from './paths.ts';
 

@@ -5,7 +5,7 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { VIEWS, findView, type TimeRange, type ViewDefinition } from '@lambda/shared';
 import { createArchiveView, readArchiveSnapshot } from '../archive/snapshot.ts';
 import { fsyncPath } from '../archive/files.ts';
-import { sqlString } from '../archive/parquet-writer.ts';
+import { sqlString } from '../sql.ts';
 import { compileView, runEventsSql, sessionEventsSql, sessionSpecOf } from '../compiler/compile-view.ts';
 import { archiveExtent, defaultSafetyLagMs, highWaterMarkOf } from './high-water-mark.ts';
 import { withBatchLock } from './lock.ts';

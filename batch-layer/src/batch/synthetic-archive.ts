@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { hivePartitionDir } from '@lambda/shared';
 import { archiveFileName, publish } from '../archive/files.ts';
-import { sqlString } from '../archive/parquet-writer.ts';
+import { sqlString } from '../sql.ts';
 import { writeProgress } from '../archive/progress.ts';
 
 /**

@@ -1,0 +1,200 @@
+import { ARCHIVE_COLUMNS, eventJsonSchema } from '@lambda/shared';
+import { sqlString } from '../sql.ts';
+
+/**
+ * The archiver's fast path: a DuckDB query, compiled from the event schema itself, that decides on
+ * DuckDB's threads which raw records are valid events, so the JavaScript thread never parses them.
+ *
+ * It is one-sided by design. It accepts only a record that `validateEvent` accepts unchanged:
+ * strict, minified JSON without escapes or duplicate keys, whose fields pass checks at least as
+ * strict as the schema's. Anything it cannot vouch for (an ISO `event_time` that needs normalising,
+ * a string format, a pattern it does not translate, a number that is not a plain integer) goes to
+ * the JavaScript path, where zod decides and names the reason. So the schema stays the one
+ * authority, and a change to it can only make the fast path narrower, never wrong.
+ */
+
+type JsonSchema = {
+  type?: string;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  additionalProperties?: unknown;
+  oneOf?: JsonSchema[];
+  anyOf?: JsonSchema[];
+  const?: unknown;
+  enum?: unknown[];
+  minLength?: number;
+  maxLength?: number;
+  pattern?: string;
+  format?: string;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  exclusiveMaximum?: number;
+};
+
+type ColumnType = (typeof ARCHIVE_COLUMNS)[number][1];
+const COLUMN_TYPES = new Map<string, ColumnType>(ARCHIVE_COLUMNS);
+const EVENT_COLUMNS = ARCHIVE_COLUMNS.filter(([name]) => name !== 'log_partition' && name !== 'log_offset');
+
+/** Patterns whose JavaScript and RE2 meanings agree: anchored, literals, classes and counts only. */
+const PORTABLE_PATTERN = /^\^((?:[A-Za-z0-9_-]|\[[A-Za-z0-9_-]+\]|\{\d+(?:,\d*)?\})*)\$$/;
+
+/**
+ * A query over `source` (a query with the columns `p`, `o` and the record's text `raw`) that adds
+ * `ok`: true only for events the schema accepts unchanged and whose `event_time` is at most
+ * `maxEventTimeMs`. Each record is parsed once, into its keys and its fields' JSON texts.
+ */
+export function fastCheckQuery(source: string, maxEventTimeMs: number): string {
+  const branches = unchangedBranches(eventJsonSchema('input') as JsonSchema, eventJsonSchema('output') as JsonSchema);
+  const names = [...new Set(branches.flatMap((b) => Object.keys(b.properties ?? {})))];
+  const fields = `{${names.map((n) => `"${n}": "JSON"`).join(', ')}}`;
+  const texts = names.map((n) => `f.${n}::VARCHAR AS ${textOf(n)}`);
+  // An integer field is read once, as the integer its text spells, or NULL.
+  const integers = names
+    .filter((n) => COLUMN_TYPES.get(n) === 'BIGINT' || COLUMN_TYPES.get(n) === 'TIMESTAMPTZ')
+    .map((n) => `CASE WHEN regexp_full_match(${textOf(n)}, '-?[0-9]+') THEN TRY_CAST(${textOf(n)} AS BIGINT) END AS ${integerOf(n)}`);
+  const ok = [
+    // Minified by DuckDB into exactly itself: strict JSON (DuckDB's reader alone is more lenient).
+    'doc::VARCHAR = raw',
+    `json_type(doc) = 'OBJECT'`,
+    `${integerOf('event_time')} <= ${Math.floor(maxEventTimeMs)}`,
+    branchesSql(branches),
+  ].join(' AND ');
+  return `SELECT p, o, raw, coalesce(${ok}, false) AS ok
+          FROM (SELECT *, ${integers.length > 0 ? integers.join(', ') : 'NULL AS none'}
+                FROM (SELECT p, o, raw, doc, len(json_keys(doc)) AS keys, ${texts.join(', ')}
+                      FROM (SELECT p, o, raw, doc, from_json(doc, '${fields}') AS f
+                            FROM (SELECT p, o, raw, try(json(raw)) AS doc FROM (${source})))))`;
+}
+
+/** The archive's rows of the records of `source` (as for `fastCheckQuery`) that the fast path accepted. */
+export function fastRowsQuery(source: string): string {
+  const fields = `{${EVENT_COLUMNS.map(([n, t]) => `"${n}": "${t === 'VARCHAR' ? 'VARCHAR' : 'BIGINT'}"`).join(', ')}}`;
+  const columns = EVENT_COLUMNS.map(([name, type]) =>
+    type === 'TIMESTAMPTZ' ? `make_timestamptz(e.${name} * 1000) AS ${name}` : `e.${name} AS ${name}`,
+  );
+  return `SELECT ${columns.join(', ')}, p AS log_partition, o AS log_offset
+          FROM (SELECT p, o, from_json(raw, '${fields}') AS e FROM (${source}) WHERE ok)`;
+}
+
+/**
+ * The schema's branches as they are after parsing: a branch whose input and output schemas differ
+ * transforms the value (as `event_time` does with ISO strings), so the fast path, which archives the
+ * input as is, must not take it.
+ */
+function unchangedBranches(input: JsonSchema, output: JsonSchema): JsonSchema[] {
+  const ins = input.oneOf ?? input.anyOf ?? [input];
+  const outs = output.oneOf ?? output.anyOf ?? [output];
+  return ins.map((branch, i) => restrictToOutput(branch, outs[i])).filter((b): b is JsonSchema => b !== null);
+}
+
+function restrictToOutput(input: JsonSchema, output: JsonSchema | undefined): JsonSchema | null {
+  if (output === undefined) return null;
+  const ins = input.anyOf ?? input.oneOf;
+  if (ins) {
+    const outs = output.anyOf ?? output.oneOf ?? [];
+    const kept = ins.filter((b) => outs.some((o) => sameSchema(b, o)));
+    return kept.length > 0 ? { anyOf: kept } : null;
+  }
+  if (input.properties) {
+    const properties: Record<string, JsonSchema> = {};
+    for (const [name, schema] of Object.entries(input.properties)) {
+      // A property with no unchanged branch makes its object a slow-path case whenever it is present.
+      properties[name] = restrictToOutput(schema, output.properties?.[name]) ?? { anyOf: [] };
+    }
+    return { ...input, properties };
+  }
+  return sameSchema(input, output) ? input : null;
+}
+
+function sameSchema(a: JsonSchema, b: JsonSchema): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * The union's branches, as a CASE on the discriminator when every branch has one (as the event
+ * schema's `type` is), so that each record is checked against its own branch only.
+ */
+function branchesSql(branches: JsonSchema[]): string {
+  if (branches.length === 0) return 'false';
+  const discriminator = Object.keys(branches[0]!.properties ?? {}).find((name) =>
+    branches.every((b) => b.required?.includes(name) && typeof b.properties?.[name]?.const === 'string'),
+  );
+  if (discriminator === undefined) return `(${branches.map(objectSql).join(' OR ')})`;
+  const cases = branches.map((b) => `WHEN ${sqlString(JSON.stringify(b.properties![discriminator]!.const))} THEN ${objectSql(b)}`);
+  return `CASE ${textOf(discriminator)} ${cases.join(' ')} ELSE false END`;
+}
+
+function objectSql(schema: JsonSchema): string {
+  if (schema.type !== 'object' || !schema.properties || schema.additionalProperties !== false) return 'false';
+  const names = Object.keys(schema.properties);
+  const present = (name: string) => `${textOf(name)} IS NOT NULL`;
+  const checks = [
+    // Every key is one of the branch's properties, none twice: the keys counted in the text equal
+    // the properties found (a duplicate key is found once; an unknown or a null-valued one not at all).
+    `keys = ${names.map((n) => `(${present(n)})::INTEGER`).join(' + ')}`,
+    ...(schema.required ?? []).map(present),
+    ...names.map((name) => {
+      const check = valueSql(name, schema.properties![name]!);
+      return schema.required?.includes(name) ? check : `(${textOf(name)} IS NULL OR ${check})`;
+    }),
+  ];
+  return `(${checks.join(' AND ')})`;
+}
+
+function valueSql(name: string, schema: JsonSchema): string {
+  const branches = schema.anyOf ?? schema.oneOf;
+  if (branches) return branches.length > 0 ? `(${branches.map((b) => valueSql(name, b)).join(' OR ')})` : 'false';
+  const column = COLUMN_TYPES.get(name);
+  if (schema.type === 'string' && column === 'VARCHAR') return stringSql(name, schema);
+  if (schema.type === 'integer' && (column === 'BIGINT' || column === 'TIMESTAMPTZ')) return integerSql(name, schema);
+  // Not a column of the archive, or a type the archive does not store as given: zod decides.
+  return 'false';
+}
+
+/*
+ * The checks below read a field's minified JSON text, not a parsed value: the records reaching them
+ * are minified (see `fastCheckQuery`) and their text has no backslash (see `canFrame`), so a string
+ * field's text is its exact value between two quotes.
+ */
+
+function stringSql(name: string, schema: JsonSchema): string {
+  if (schema.format !== undefined) return 'false';
+  const text = textOf(name);
+  const checks = [`starts_with(${text}, '"')`];
+  // zod counts UTF-16 code units; code points never exceed them and UTF-8 bytes never fall short
+  // of them, so these bounds are at least as strict as the schema's.
+  if (schema.minLength !== undefined) checks.push(`length(${text}) - 2 >= ${schema.minLength}`);
+  if (schema.maxLength !== undefined) checks.push(`strlen(${text}) - 2 <= ${schema.maxLength}`);
+  if (schema.const !== undefined) checks.push(`${text} = ${quoted(schema.const)}`);
+  if (schema.enum !== undefined) checks.push(`${text} IN (${schema.enum.map(quoted).join(', ')})`);
+  if (schema.pattern !== undefined) {
+    const inner = PORTABLE_PATTERN.exec(schema.pattern)?.[1];
+    if (inner === undefined) return 'false';
+    checks.push(`regexp_full_match(${text}, ${sqlString(`"${inner}"`)})`);
+  }
+  return `(${checks.join(' AND ')})`;
+}
+
+function integerSql(name: string, schema: JsonSchema): string {
+  const value = integerOf(name);
+  const checks = [`${value} IS NOT NULL`];
+  if (schema.minimum !== undefined) checks.push(`${value} >= ${schema.minimum}`);
+  if (schema.maximum !== undefined) checks.push(`${value} <= ${schema.maximum}`);
+  if (schema.exclusiveMinimum !== undefined) checks.push(`${value} > ${schema.exclusiveMinimum}`);
+  if (schema.exclusiveMaximum !== undefined) checks.push(`${value} < ${schema.exclusiveMaximum}`);
+  return `(${checks.join(' AND ')})`;
+}
+
+/** A string constant as its JSON text, as a SQL literal. */
+function quoted(value: unknown): string {
+  return sqlString(JSON.stringify(String(value)));
+}
+
+function textOf(name: string): string {
+  return `"json_${name}"`;
+}
+
+function integerOf(name: string): string {
+  return `"int_${name}"`;
+}

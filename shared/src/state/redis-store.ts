@@ -10,6 +10,12 @@ import type { ScoredMember, StateOp, StateStore } from './types.ts';
  * runs a script atomically, so a reader or a crash sees all of a batch or none of it.
  */
 
+/*
+ * ARGV: expected offset ('' for none), next offset, then groups: op, key index, value count, values.
+ * A group holds a run of operations of one kind on one key, so each run of HSET, ZADD, HDEL or ZREM
+ * is one command: a batch's many small updates (seen ids, session lists) cost Redis a few calls
+ * instead of one each, and Redis shares the machine's cores with the consumer.
+ */
 const COMMIT_SCRIPT = `
 local cur = redis.call('GET', KEYS[1])
 if ARGV[1] == '' then
@@ -22,34 +28,41 @@ local n = #ARGV
 while i <= n do
   local op = ARGV[i]
   local k = KEYS[tonumber(ARGV[i + 1])]
-  if op == 'hincrby' then
-    redis.call('HINCRBY', k, ARGV[i + 2], ARGV[i + 3]); i = i + 4
-  elseif op == 'hset' then
-    redis.call('HSET', k, ARGV[i + 2], ARGV[i + 3]); i = i + 4
-  elseif op == 'hdel' then
-    redis.call('HDEL', k, ARGV[i + 2]); i = i + 3
-  elseif op == 'hmin' or op == 'hmax' then
-    local c = redis.call('HGET', k, ARGV[i + 2])
-    local v = tonumber(ARGV[i + 3])
-    if (not c) or (op == 'hmin' and v < tonumber(c)) or (op == 'hmax' and v > tonumber(c)) then
-      redis.call('HSET', k, ARGV[i + 2], ARGV[i + 3])
-    end
-    i = i + 4
-  elseif op == 'del' then
-    redis.call('DEL', k); i = i + 2
+  local a = i + 3
+  local b = a + tonumber(ARGV[i + 2]) - 1
+  if op == 'hset' then
+    redis.call('HSET', k, unpack(ARGV, a, b))
   elseif op == 'zadd' then
-    redis.call('ZADD', k, ARGV[i + 3], ARGV[i + 2]); i = i + 4
+    redis.call('ZADD', k, unpack(ARGV, a, b))
+  elseif op == 'hdel' then
+    redis.call('HDEL', k, unpack(ARGV, a, b))
   elseif op == 'zrem' then
-    redis.call('ZREM', k, ARGV[i + 2]); i = i + 3
+    redis.call('ZREM', k, unpack(ARGV, a, b))
+  elseif op == 'hincrby' then
+    for j = a, b, 2 do redis.call('HINCRBY', k, ARGV[j], ARGV[j + 1]) end
+  elseif op == 'hmin' or op == 'hmax' then
+    for j = a, b, 2 do
+      local c = redis.call('HGET', k, ARGV[j])
+      local v = tonumber(ARGV[j + 1])
+      if (not c) or (op == 'hmin' and v < tonumber(c)) or (op == 'hmax' and v > tonumber(c)) then
+        redis.call('HSET', k, ARGV[j], ARGV[j + 1])
+      end
+    end
+  elseif op == 'del' then
+    redis.call('DEL', k)
   elseif op == 'zremBelow' then
-    redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. ARGV[i + 2]); i = i + 3
+    redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. ARGV[a])
   else
     return redis.error_reply('unknown op ' .. op)
   end
+  i = b + 1
 end
 redis.call('SET', KEYS[1], ARGV[2])
 return 1
 `;
+
+/** Values per group: Lua's unpack() is bounded by its C stack (8000 slots in Redis's Lua). */
+const MAX_GROUP_VALUES = 4000;
 
 export interface RedisStoreOptions {
   url: string;
@@ -106,36 +119,53 @@ export class RedisStateStore implements StateStore {
       return String(i);
     };
     const args: string[] = [expectedOffset === null ? '' : String(expectedOffset), String(nextOffset)];
+    // The open group: its op, key, where its value count goes in `args`, and the count so far.
+    let group: { op: StateOp['op']; key: string; countAt: number; count: number } | null = null;
+    const close = () => {
+      if (group) args[group.countAt] = String(group.count);
+      group = null;
+    };
+    const values = (op: StateOp['op'], key: string, ...v: string[]) => {
+      if (!group || group.op !== op || group.key !== key || group.count + v.length > MAX_GROUP_VALUES) {
+        close();
+        args.push(op, keyIndex(key), '');
+        group = { op, key, countAt: args.length - 1, count: 0 };
+      }
+      group.count += v.length;
+      args.push(...v);
+    };
     for (const op of ops) {
-      const k = keyIndex(op.key);
       switch (op.op) {
         case 'hincrby':
-          args.push(op.op, k, op.field, String(op.by));
+          values(op.op, op.key, op.field, String(op.by));
           break;
         case 'hset':
-          args.push(op.op, k, op.field, op.value);
+          values(op.op, op.key, op.field, op.value);
           break;
         case 'hmin':
         case 'hmax':
-          args.push(op.op, k, op.field, String(op.value));
+          values(op.op, op.key, op.field, String(op.value));
           break;
         case 'hdel':
-          args.push(op.op, k, op.field);
-          break;
-        case 'del':
-          args.push(op.op, k);
+          values(op.op, op.key, op.field);
           break;
         case 'zadd':
-          args.push(op.op, k, op.member, String(op.score));
+          values(op.op, op.key, String(op.score), op.member);
           break;
         case 'zrem':
-          args.push(op.op, k, op.member);
+          values(op.op, op.key, op.member);
+          break;
+        case 'del':
+          close();
+          args.push(op.op, keyIndex(op.key), '0');
           break;
         case 'zremBelow':
-          args.push(op.op, k, String(op.below));
+          close();
+          args.push(op.op, keyIndex(op.key), '1', String(op.below));
           break;
       }
     }
+    close();
     // Arrays, not spread arguments: a large batch has more arguments than a call stack holds
     // (ioredis flattens them).
     const commit = (this.redis as unknown as { lambdaCommit(n: number, keys: string[], args: string[]): Promise<number> }).lambdaCommit;

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { redisUrlFor } from '../testing/services.ts';
 import { MemoryStateStore } from './memory-store.ts';
 import { RedisStateStore } from './redis-store.ts';
-import type { StateStore } from './types.ts';
+import type { StateOp, StateStore } from './types.ts';
 
 type Backend = { name: string; open: (t: TestContext) => Promise<StateStore | null> };
 
@@ -92,6 +92,34 @@ for (const b of backends) {
     assert.equal(Object.keys(fields).length, 1000);
     const total = (await Promise.all([...Array(7).keys()].map((k) => s.hgetall(3, `h${k}`)))).flatMap((h) => Object.values(h)).reduce((n, v) => n + Number(v), 0);
     assert.equal(total, 200_000);
+  });
+
+  test(`${b.name}: long runs of operations on one key, and their order, survive the commit`, async (t) => {
+    const s = await b.open(t);
+    if (!s) return;
+    const n = 10_001;
+    const ids = Array.from({ length: n }, (_, i) => `m${i}`);
+    const ops: StateOp[] = [
+      ...ids.map((member, i) => ({ op: 'zadd' as const, key: 'z', member, score: i })),
+      ...ids.map((field, i) => ({ op: 'hset' as const, key: 'h', field, value: String(i) })),
+      ...ids.filter((_, i) => i % 2 === 0).map((member) => ({ op: 'zrem' as const, key: 'z', member })),
+      ...ids.filter((_, i) => i % 2 === 0).map((field) => ({ op: 'hdel' as const, key: 'h', field })),
+      // Order matters within a key: the last write wins, a delete between two writes is undone.
+      { op: 'hset', key: 'h', field: 'm0', value: 'again' },
+      { op: 'hdel', key: 'h', field: 'm1' },
+      { op: 'hset', key: 'h', field: 'm1', value: 'back' },
+    ];
+    assert.equal(await s.commit(5, null, 1, ops), true);
+    const odd = ids.filter((_, i) => i % 2 === 1);
+    assert.deepEqual(
+      (await s.zrangeByScore(5, 'z', -Infinity, Infinity)).map((m) => m.member),
+      odd,
+    );
+    const h = await s.hgetall(5, 'h');
+    assert.equal(Object.keys(h).length, odd.length + 1);
+    assert.equal(h.m0, 'again');
+    assert.equal(h.m1, 'back');
+    assert.equal(h.m3, '3');
   });
 }
 

@@ -154,22 +154,14 @@ export class ParquetWriter {
         (q) => q !== null,
       );
       if (sources.length === 0) return [];
-      await this.conn.run(`CREATE OR REPLACE TEMP TABLE flush_rows AS ${sources.join(' UNION ALL BY NAME ')}`);
-      const counts = await this.conn.runAndReadAll(
-        `SELECT log_partition, epoch_ms(event_time) // ${HOUR_MS} AS h, count(*) FROM flush_rows GROUP BY ALL`,
+      const written = await this.conn.runAndReadAll(
+        `COPY (SELECT ${COLUMN_NAMES}, log_partition AS p, epoch_ms(event_time) // ${HOUR_MS} AS h
+               FROM (${sources.join(' UNION ALL BY NAME ')}))
+         TO ${sqlString(staging)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (p, h), RETURN_STATS true)`,
       );
-      await this.conn.run(
-        `COPY (SELECT ${COLUMN_NAMES}, log_partition AS p, epoch_ms(event_time) // ${HOUR_MS} AS h FROM flush_rows)
-         TO ${sqlString(staging)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (p, h))`,
-      );
-      return await this.publishStaged(
-        staging,
-        slices,
-        counts.getRows().map(([p, h, n]) => ({ partition: Number(p), bucket: Number(h), rows: Number(n) })),
-      );
+      return await this.publishStaged(staging, slices, stagedCounts(written.getRows()));
     } finally {
       await this.conn.run('DROP TABLE IF EXISTS flush_records');
-      await this.conn.run('DROP TABLE IF EXISTS flush_rows');
       for (const slice of slices) slice.framed.discard();
       await rm(flushDir, { recursive: true, force: true });
     }
@@ -251,4 +243,18 @@ export class ParquetWriter {
     this.conn.closeSync();
     this.instance.closeSync();
   }
+}
+
+/** Rows per staged (partition, hour) directory, from the statistics COPY returns per file written. */
+function stagedCounts(stats: unknown[][]): Array<{ partition: number; bucket: number; rows: number }> {
+  const byDir = new Map<string, { partition: number; bucket: number; rows: number }>();
+  for (const [filename, count] of stats) {
+    const dir = path.dirname(String(filename));
+    const match = /p=(\d+)\/h=(-?\d+)$/.exec(dir);
+    if (!match) throw new Error(`unexpected staged file ${String(filename)}`);
+    const group = byDir.get(dir) ?? { partition: Number(match[1]), bucket: Number(match[2]), rows: 0 };
+    group.rows += Number(count);
+    byDir.set(dir, group);
+  }
+  return [...byDir.values()];
 }

@@ -108,15 +108,21 @@ for (const b of backends) {
       { op: 'hset', key: 'h', field: 'm0', value: 'again' },
       { op: 'hdel', key: 'h', field: 'm1' },
       { op: 'hset', key: 'h', field: 'm1', value: 'back' },
+      // Values as the packing sees them: separators, multi-byte text, empty strings.
+      { op: 'hset', key: 'h', field: 'a:1:é', value: '' },
+      { op: 'hset', key: 'h', field: '', value: '2:ü:€' },
+      { op: 'zadd', key: 'z', member: 'ü:-5', score: -5 },
     ];
     assert.equal(await s.commit(5, null, 1, ops), true);
     const odd = ids.filter((_, i) => i % 2 === 1);
     assert.deepEqual(
       (await s.zrangeByScore(5, 'z', -Infinity, Infinity)).map((m) => m.member),
-      odd,
+      ['ü:-5', ...odd],
     );
     const h = await s.hgetall(5, 'h');
-    assert.equal(Object.keys(h).length, odd.length + 1);
+    assert.equal(Object.keys(h).length, odd.length + 3);
+    assert.equal(h['a:1:é'], '');
+    assert.equal(h[''], '2:ü:€');
     assert.equal(h.m0, 'again');
     assert.equal(h.m1, 'back');
     assert.equal(h.m3, '3');

@@ -1,7 +1,7 @@
 import { paneStart, slideOf, type Aggregate, type Event, type FixedWindow, type StateOp, type StateStore, type ViewDefinition } from '@lambda/shared';
 import { emptyPartial, mergePartial, type CompiledView, type Partial } from './compile.ts';
 import { FIELDS, KEYS, META } from './keys.ts';
-import { coveredWindows, decodeSessions, encodeSessions, replaceSessions, sessionWith, type Session } from './sessions.ts';
+import { addToSessions, coveredWindows, decodeSessions, encodeSessions, sessionSpan, type Session } from './sessions.ts';
 
 /**
  * Turns one batch of one log partition into state operations for every view, and commits them
@@ -324,13 +324,13 @@ class BatchPlan {
     const def = v.def;
     const gap = (def.window as { gapMs: number }).gapMs;
     const state = this.sessions.get(def.name)!.get(v.keyOf(e))!;
-    const aggs = v.aggregates.map((a) => a.def);
-    const contribution: Partial[] = v.aggregates.map((a) => a.contribution(e) ?? emptyPartial(a.def));
-    const { merged, absorbed } = sessionWith(state.list, t, contribution, aggs, gap);
-    const closed = watermark >= merged.last + gap + def.allowedLatenessMs;
+    const span = sessionSpan(state.list, t, gap);
+    const closed = watermark >= span.last + gap + def.allowedLatenessMs;
     if (closed && def.latePolicy !== 'update') return true;
-    if (closed) merged.revised = true;
-    state.list = replaceSessions(state.list, absorbed, merged);
+    // The loaded sessions stay as they were, for flushSessions to diff against.
+    if (state.list === state.original) state.list = state.original.map((s) => ({ ...s, aggs: [...s.aggs] }));
+    const contribution: Partial[] = v.aggregates.map((a) => a.contribution(e) ?? emptyPartial(a.def));
+    addToSessions(state.list, span, contribution, def.aggregates, closed);
     return closed;
   }
 

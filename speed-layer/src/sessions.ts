@@ -16,28 +16,53 @@ export interface Session {
   revised: boolean;
 }
 
-/** Whether an event at t joins s: no gap greater than G between t and the session's span. */
-function reaches(s: Session, t: number, gapMs: number): boolean {
-  return !startsNewSession(s.last, t, gapMs) && !startsNewSession(t, s.first, gapMs);
+/** Where an event at t lands in a key's sessions: the run `[from, to)` it reaches, and the bounds after merging. */
+export interface SessionSpan {
+  from: number;
+  to: number;
+  first: number;
+  last: number;
 }
 
-/** The session an event at t would belong to, after merging, without changing the list. */
-export function sessionWith(list: Session[], t: number, contribution: Partial[], aggregates: Aggregate[], gapMs: number): { merged: Session; absorbed: Session[] } {
-  const absorbed = list.filter((s) => reaches(s, t, gapMs));
-  const merged = absorbed.reduce<Session>(
-    (m, s) => ({
-      first: Math.min(m.first, s.first),
-      last: Math.max(m.last, s.last),
-      aggs: m.aggs.map((p, i) => mergePartial(aggregates[i]!, p, s.aggs[i]!)),
-      revised: m.revised || s.revised,
-    }),
-    { first: t, last: t, aggs: contribution, revised: false },
-  );
-  return { merged, absorbed };
+/**
+ * The sessions an event at t reaches, without changing the list. Sessions are disjoint and ordered,
+ * so those within the gap of t are one contiguous run (empty when t starts a new session).
+ */
+export function sessionSpan(list: Session[], t: number, gapMs: number): SessionSpan {
+  let from = 0;
+  while (from < list.length && startsNewSession(list[from]!.last, t, gapMs)) from++;
+  let to = from;
+  let first = t;
+  let last = t;
+  while (to < list.length && !startsNewSession(t, list[to]!.first, gapMs)) {
+    first = Math.min(first, list[to]!.first);
+    last = Math.max(last, list[to]!.last);
+    to++;
+  }
+  return { from, to, first, last };
 }
 
-export function replaceSessions(list: Session[], absorbed: Session[], merged: Session): Session[] {
-  return [...list.filter((s) => !absorbed.includes(s)), merged].sort((a, b) => a.first - b.first);
+/**
+ * Adds the event to the list in place: the sessions of its span and the event become one session
+ * (a late event under `update` marks it revised). The caller owns the list: the processor copies
+ * a key's loaded sessions before the first change of a batch.
+ */
+export function addToSessions(list: Session[], span: SessionSpan, contribution: Partial[], aggregates: Aggregate[], revised: boolean): void {
+  if (span.from === span.to) {
+    list.splice(span.from, 0, { first: span.first, last: span.last, aggs: contribution, revised });
+    return;
+  }
+  const target = list[span.from]!;
+  for (let j = span.from + 1; j < span.to; j++) {
+    const s = list[j]!;
+    for (let i = 0; i < aggregates.length; i++) target.aggs[i] = mergePartial(aggregates[i]!, target.aggs[i]!, s.aggs[i]!);
+    target.revised ||= s.revised;
+  }
+  for (let i = 0; i < aggregates.length; i++) target.aggs[i] = mergePartial(aggregates[i]!, contribution[i]!, target.aggs[i]!);
+  target.first = span.first;
+  target.last = span.last;
+  target.revised ||= revised;
+  list.splice(span.from + 1, span.to - span.from - 1);
 }
 
 /**

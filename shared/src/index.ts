@@ -2,6 +2,7 @@ export * from './archive-layout.ts';
 export * from './config.ts';
 export * from './events/ingest.ts';
 export * from './events/schema.ts';
+export * from './events/unchanged-schema.ts';
 export * from './events/validate.ts';
 export * from './generator/rng.ts';
 export * from './heap.ts';

@@ -1,4 +1,4 @@
-import { ARCHIVE_COLUMNS, eventJsonSchema } from '@lambda/shared';
+import { ARCHIVE_COLUMNS, unchangedEventBranches, type JsonSchema } from '@lambda/shared';
 import { sqlString } from '../sql.ts';
 
 /**
@@ -12,25 +12,6 @@ import { sqlString } from '../sql.ts';
  * the JavaScript path, where zod decides and names the reason. So the schema stays the one
  * authority, and a change to it can only make the fast path narrower, never wrong.
  */
-
-type JsonSchema = {
-  type?: string;
-  properties?: Record<string, JsonSchema>;
-  required?: string[];
-  additionalProperties?: unknown;
-  oneOf?: JsonSchema[];
-  anyOf?: JsonSchema[];
-  const?: unknown;
-  enum?: unknown[];
-  minLength?: number;
-  maxLength?: number;
-  pattern?: string;
-  format?: string;
-  minimum?: number;
-  maximum?: number;
-  exclusiveMinimum?: number;
-  exclusiveMaximum?: number;
-};
 
 type ColumnType = (typeof ARCHIVE_COLUMNS)[number][1];
 const COLUMN_TYPES = new Map<string, ColumnType>(ARCHIVE_COLUMNS);
@@ -46,7 +27,7 @@ const PORTABLE_PATTERN = /^\^((?:[A-Za-z0-9_-]|\[[A-Za-z0-9_-]+\]|\{\d+(?:,\d*)?
  * (measured faster than keeping every field's text between the two).
  */
 export function fastCheckQuery(source: string, maxEventTimeMs: number): string {
-  const branches = unchangedBranches(eventJsonSchema('input') as JsonSchema, eventJsonSchema('output') as JsonSchema);
+  const branches = unchangedEventBranches();
   const names = knownNames(branches);
   const fields = `{${names.map((n) => `"${n}": "JSON"`).join(', ')}}`;
   const texts = names.map((n) => `f.${n}::VARCHAR AS ${textOf(n)}`);
@@ -91,40 +72,6 @@ function minifiedSql(names: string[]): string {
 /** Every property any branch knows: the fields parsed out of each record. */
 function knownNames(branches: JsonSchema[]): string[] {
   return [...new Set(branches.flatMap((b) => Object.keys(b.properties ?? {})))];
-}
-
-/**
- * The schema's branches as they are after parsing: a branch whose input and output schemas differ
- * transforms the value (as `event_time` does with ISO strings), so the fast path, which archives the
- * input as is, must not take it.
- */
-function unchangedBranches(input: JsonSchema, output: JsonSchema): JsonSchema[] {
-  const ins = input.oneOf ?? input.anyOf ?? [input];
-  const outs = output.oneOf ?? output.anyOf ?? [output];
-  return ins.map((branch, i) => restrictToOutput(branch, outs[i])).filter((b): b is JsonSchema => b !== null);
-}
-
-function restrictToOutput(input: JsonSchema, output: JsonSchema | undefined): JsonSchema | null {
-  if (output === undefined) return null;
-  const ins = input.anyOf ?? input.oneOf;
-  if (ins) {
-    const outs = output.anyOf ?? output.oneOf ?? [];
-    const kept = ins.filter((b) => outs.some((o) => sameSchema(b, o)));
-    return kept.length > 0 ? { anyOf: kept } : null;
-  }
-  if (input.properties) {
-    const properties: Record<string, JsonSchema> = {};
-    for (const [name, schema] of Object.entries(input.properties)) {
-      // A property with no unchanged branch makes its object a slow-path case whenever it is present.
-      properties[name] = restrictToOutput(schema, output.properties?.[name]) ?? { anyOf: [] };
-    }
-    return { ...input, properties };
-  }
-  return sameSchema(input, output) ? input : null;
-}
-
-function sameSchema(a: JsonSchema, b: JsonSchema): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 /**
@@ -178,8 +125,8 @@ function stringSql(name: string, schema: JsonSchema): string {
   if (schema.format !== undefined) return 'false';
   const text = textOf(name);
   const checks = [`starts_with(${text}, '"')`];
-  // zod counts UTF-16 code units; code points never exceed them and UTF-8 bytes never fall short
-  // of them, so these bounds are at least as strict as the schema's.
+  // zod counts code points, as DuckDB's length() does; UTF-8 bytes never fall short of them, so
+  // the byte bound is at least as strict as the schema's.
   if (schema.minLength !== undefined) checks.push(`length(${text}) - 2 >= ${schema.minLength}`);
   if (schema.maxLength !== undefined) checks.push(`strlen(${text}) - 2 <= ${schema.maxLength}`);
   if (schema.const !== undefined) checks.push(`${text} = ${quoted(schema.const)}`);

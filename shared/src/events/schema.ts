@@ -127,11 +127,3 @@ export function toColumns(e: Event): EventColumns {
     error_code: (r.error_code as string | undefined) ?? null,
   };
 }
-
-/**
- * The event schema as JSON Schema: `input` is what a producer may send, `output` what validation
- * yields (a branch that transforms its value, like an ISO `event_time`, differs between the two).
- */
-export function eventJsonSchema(io: 'input' | 'output'): unknown {
-  return z.toJSONSchema(eventSchema, { io, unrepresentable: 'any' });
-}

@@ -1,3 +1,4 @@
+import { isPlainValidEvent } from './plain-event.ts';
 import { MAX_EVENT_BYTES, eventSchema, type Event } from './schema.ts';
 
 export interface Rejection {
@@ -28,13 +29,18 @@ export function validateEvent(raw: unknown, opts: ValidateOptions): Validation {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     return reject('(event)', 'expected a JSON object');
   }
-  const parsed = eventSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = issue && issue.path.length > 0 ? issue.path.join('.') : fieldOfIssue(issue);
-    return reject(field, issue?.message ?? 'invalid event');
+  let event: Event;
+  if (isPlainValidEvent(raw)) {
+    event = raw;
+  } else {
+    const parsed = eventSchema.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const field = issue && issue.path.length > 0 ? issue.path.join('.') : fieldOfIssue(issue);
+      return reject(field, issue?.message ?? 'invalid event');
+    }
+    event = parsed.data;
   }
-  const event = parsed.data;
   if (event.event_time > opts.now + opts.maxFutureSkewMs) {
     const ahead = event.event_time - opts.now;
     return reject(

@@ -40,7 +40,7 @@ export class KafkaLog implements EventLog {
       clientId: opts.clientId ?? 'lambda-platform',
       brokers: opts.brokers,
       logLevel: logLevel.WARN,
-      logCreator: () => (entry) => forward(opts.logger, entry),
+      logCreator: () => (entry) => forwardKafkaLog(opts.logger, entry),
     });
   }
 
@@ -206,11 +206,21 @@ async function retryRetriable<T>(op: () => Promise<T>, attempts = 8): Promise<T>
   }
 }
 
-function forward(logger: Logger | undefined, { namespace, level, log }: LogEntry): void {
+/**
+ * A rebalance is the group protocol at work, not a failure, yet kafkajs reports the heartbeat and
+ * re-join responses that announce one at error level (tulios/kafkajs#375): they are info here, so
+ * that an error in the logs means something went wrong.
+ */
+const REBALANCE = 'The group is rebalancing';
+
+/** Forwards one kafkajs log entry to pino, at its level (a rebalance notice at info). */
+export function forwardKafkaLog(logger: Logger | undefined, { namespace, level, log }: LogEntry): void {
   if (!logger) return;
   const { message, ...fields } = log;
   const text = `kafkajs ${namespace}: ${message}`;
-  if (level === logLevel.ERROR) logger.error(fields, text);
+  const rebalance = typeof fields.error === 'string' && fields.error.startsWith(REBALANCE);
+  if (rebalance) logger.info(fields, text);
+  else if (level === logLevel.ERROR) logger.error(fields, text);
   else if (level === logLevel.WARN) logger.warn(fields, text);
   else if (level === logLevel.INFO) logger.info(fields, text);
   else logger.debug(fields, text);

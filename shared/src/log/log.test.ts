@@ -10,7 +10,10 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { kafkaBrokersFor } from '../testing/services.ts';
 import { EmbeddedLog } from './embedded-log.ts';
-import { KafkaLog } from './kafka-log.ts';
+import { Writable } from 'node:stream';
+import { logLevel } from 'kafkajs';
+import { pino } from 'pino';
+import { KafkaLog, forwardKafkaLog } from './kafka-log.ts';
 import { partitionForKey } from './murmur2.ts';
 import type { ConsumeOptions, ConsumerHandle, EventLog, LogRecord, Offsets, RecordBatch } from './types.ts';
 
@@ -238,3 +241,29 @@ function conformance(backend: Backend): void {
 
 conformance(embedded);
 conformance(kafka);
+
+test('kafkajs rebalance notices are logged at info; other kafkajs errors stay errors', () => {
+  const lines: Array<{ level: number; msg: string }> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(JSON.parse(chunk.toString()) as { level: number; msg: string });
+      done();
+    },
+  });
+  const logger = pino({ level: 'debug' }, sink);
+  const entry = (error: string) => ({
+    namespace: 'Runner',
+    level: logLevel.ERROR,
+    label: 'ERROR',
+    log: { timestamp: '', logger: 'kafkajs', message: 'The group is rebalancing, re-joining', error },
+  });
+  forwardKafkaLog(logger, entry('The group is rebalancing, so a rejoin is needed'));
+  forwardKafkaLog(logger, entry('Connection error: connect ECONNREFUSED'));
+  assert.deepEqual(
+    lines.map((l) => [l.level, l.msg]),
+    [
+      [30, 'kafkajs Runner: The group is rebalancing, re-joining'],
+      [50, 'kafkajs Runner: The group is rebalancing, re-joining'],
+    ],
+  );
+});

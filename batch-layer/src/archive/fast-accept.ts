@@ -1,5 +1,6 @@
 import { ARCHIVE_COLUMNS, unchangedEventBranches, type JsonSchema } from '@lambda/shared';
 import { sqlString } from '../sql.ts';
+import { ARCHIVE_SELECT, JSON_COLUMN_TYPES } from './json-columns.ts';
 
 /**
  * The archiver's fast path: a DuckDB query, compiled from the event schema itself, that decides on
@@ -15,10 +16,22 @@ import { sqlString } from '../sql.ts';
 
 type ColumnType = (typeof ARCHIVE_COLUMNS)[number][1];
 const COLUMN_TYPES = new Map<string, ColumnType>(ARCHIVE_COLUMNS);
-const EVENT_COLUMNS = ARCHIVE_COLUMNS.filter(([name]) => name !== 'log_partition' && name !== 'log_offset');
 
 /** Patterns whose JavaScript and RE2 meanings agree: anchored, literals, classes and counts only. */
 const PORTABLE_PATTERN = /^\^((?:[A-Za-z0-9_-]|\[[A-Za-z0-9_-]+\]|\{\d+(?:,\d*)?\})*)\$$/;
+
+// What the schema decides, compiled once: only the future limit differs between flushes.
+const BRANCHES = unchangedEventBranches();
+const NAMES = knownNames(BRANCHES);
+const FIELD_TEXTS = `{${NAMES.map((n) => `"${n}": "JSON"`).join(', ')}}`;
+// An integer field is read once, as the integer its text spells, or NULL.
+const INTEGERS = NAMES.filter((n) => COLUMN_TYPES.get(n) === 'BIGINT' || COLUMN_TYPES.get(n) === 'TIMESTAMPTZ').map(
+  (n) => `CASE WHEN regexp_full_match(${textOf(n)}, '-?[0-9]+') THEN TRY_CAST(${textOf(n)} AS BIGINT) END AS ${integerOf(n)}`,
+);
+const SCHEMA_SQL = [minifiedSql(NAMES), branchesSql(BRANCHES, NAMES)];
+const EVENT_FIELDS = `{${JSON_COLUMN_TYPES.filter(([n]) => n !== 'log_partition' && n !== 'log_offset')
+  .map(([n, t]) => `"${n}": "${t}"`)
+  .join(', ')}}`;
 
 /**
  * A query over `source` (a query with the columns `p`, `o` and the record's text `raw`) that adds
@@ -27,34 +40,18 @@ const PORTABLE_PATTERN = /^\^((?:[A-Za-z0-9_-]|\[[A-Za-z0-9_-]+\]|\{\d+(?:,\d*)?
  * (measured faster than keeping every field's text between the two).
  */
 export function fastCheckQuery(source: string, maxEventTimeMs: number): string {
-  const branches = unchangedEventBranches();
-  const names = knownNames(branches);
-  const fields = `{${names.map((n) => `"${n}": "JSON"`).join(', ')}}`;
-  const texts = names.map((n) => `f.${n}::VARCHAR AS ${textOf(n)}`);
-  // An integer field is read once, as the integer its text spells, or NULL.
-  const integers = names
-    .filter((n) => COLUMN_TYPES.get(n) === 'BIGINT' || COLUMN_TYPES.get(n) === 'TIMESTAMPTZ')
-    .map((n) => `CASE WHEN regexp_full_match(${textOf(n)}, '-?[0-9]+') THEN TRY_CAST(${textOf(n)} AS BIGINT) END AS ${integerOf(n)}`);
-  const ok = [
-    'f IS NOT NULL',
-    minifiedSql(names),
-    `${integerOf('event_time')} <= ${Math.floor(maxEventTimeMs)}`,
-    branchesSql(branches, names),
-  ].join(' AND ');
+  const ok = ['f IS NOT NULL', `${integerOf('event_time')} <= ${Math.floor(maxEventTimeMs)}`, ...SCHEMA_SQL].join(' AND ');
   return `SELECT p, o, raw, coalesce(${ok}, false) AS ok
-          FROM (SELECT *, ${integers.length > 0 ? integers.join(', ') : 'NULL AS none'}
-                FROM (SELECT p, o, raw, f, ${texts.join(', ')}
-                      FROM (SELECT p, o, raw, try(from_json(raw, '${fields}')) AS f FROM (${source}))))`;
+          FROM (SELECT *, ${INTEGERS.length > 0 ? INTEGERS.join(', ') : 'NULL AS none'}
+                FROM (SELECT p, o, raw, f, ${NAMES.map((n) => `f.${n}::VARCHAR AS ${textOf(n)}`).join(', ')}
+                      FROM (SELECT p, o, raw, try(from_json(raw, '${FIELD_TEXTS}')) AS f FROM (${source}))))`;
 }
 
 /** The archive's rows of the records of a `fastCheckQuery` result that the fast path accepted. */
 export function fastRowsQuery(checked: string): string {
-  const fields = `{${EVENT_COLUMNS.map(([n, t]) => `"${n}": "${t === 'VARCHAR' ? 'VARCHAR' : 'BIGINT'}"`).join(', ')}}`;
-  const columns = EVENT_COLUMNS.map(([name, type]) =>
-    type === 'TIMESTAMPTZ' ? `make_timestamptz(e.${name} * 1000) AS ${name}` : `e.${name} AS ${name}`,
-  );
-  return `SELECT ${columns.join(', ')}, p AS log_partition, o AS log_offset
-          FROM (SELECT p, o, from_json(raw, '${fields}') AS e FROM (${checked}) WHERE ok)`;
+  return `SELECT ${ARCHIVE_SELECT}
+          FROM (SELECT unnest(from_json(raw, '${EVENT_FIELDS}')), p AS log_partition, o AS log_offset
+                FROM (${checked}) WHERE ok)`;
 }
 
 /**
@@ -64,7 +61,7 @@ export function fastRowsQuery(checked: string): string {
  * leniencies (trailing commas, whitespace, duplicate keys) go the slow path this way.
  */
 function minifiedSql(names: string[]): string {
-  const parts = names.map((n) => `coalesce(strlen(${textOf(n)}) + ${byteLength(n) + 4}, 0)`);
+  const parts = names.map((n) => `coalesce(strlen(${textOf(n)}) + ${Buffer.byteLength(n) + 4}, 0)`);
   // Each present field is `"name":text` plus one comma; the last comma is the closing brace, plus 1 for the opening one.
   return `strlen(raw) = 1 + ${parts.join(' + ')}`;
 }
@@ -152,10 +149,6 @@ function integerSql(name: string, schema: JsonSchema): string {
 /** A string constant as its JSON text, as a SQL literal. */
 function quoted(value: unknown): string {
   return sqlString(JSON.stringify(String(value)));
-}
-
-function byteLength(s: string): number {
-  return Buffer.byteLength(s);
 }
 
 function textOf(name: string): string {

@@ -5,6 +5,7 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { ARCHIVE_COLUMNS, MAX_EVENT_BYTES, archiveRoot, eventsArchiveDir, hivePartition } from '@lambda/shared';
 import { sqlString } from '../sql.ts';
 import { fastCheckQuery, fastRowsQuery } from './fast-accept.ts';
+import { ARCHIVE_SELECT, JSON_COLUMN_TYPES } from './json-columns.ts';
 import { archiveFileName, fsyncPath, publish } from './files.ts';
 
 const HOUR_MS = 3_600_000;
@@ -101,11 +102,6 @@ export class FramedFile {
   }
 }
 
-// Validated inputs arrive as epoch ms; the table stores the archive's own types.
-const JSON_COLUMNS = ARCHIVE_COLUMNS.map(([name, type]) => [name, type === 'TIMESTAMPTZ' ? 'BIGINT' : type]);
-const SELECT_COLUMNS = ARCHIVE_COLUMNS.map(([name, type]) =>
-  type === 'TIMESTAMPTZ' ? `make_timestamptz(${name} * 1000) AS ${name}` : name,
-).join(', ');
 const COLUMN_NAMES = ARCHIVE_COLUMNS.map(([name]) => name).join(', ');
 
 /**
@@ -190,8 +186,8 @@ export class ParquetWriter {
     if (lines.length === 0) return null;
     const input = path.join(flushDir, 'validated.ndjson');
     await writeFile(input, lines.join('\n'));
-    const columns = JSON_COLUMNS.map(([n, t]) => `${n}: '${t}'`).join(', ');
-    return `SELECT ${SELECT_COLUMNS} FROM read_json(${sqlString(input)}, format = 'newline_delimited', columns = {${columns}})`;
+    const columns = JSON_COLUMN_TYPES.map(([n, t]) => `${n}: '${t}'`).join(', ');
+    return `SELECT ${ARCHIVE_SELECT} FROM read_json(${sqlString(input)}, format = 'newline_delimited', columns = {${columns}})`;
   }
 
   /** Moves each staged (partition, hour) file to its public name, and fsyncs the directories. */

@@ -21,11 +21,10 @@ import {
   type ViewRow,
 } from '@lambda/shared';
 import { openEventLog } from '@lambda/shared/log/open';
-import { kafkaBrokersFor, redisUrlFor } from '@lambda/shared/testing/services';
+import { kafkaBrokersFor, kafkaPrefixFor, redisUrlFor } from '@lambda/shared/testing/services';
 import { runBatch, startArchiver } from '@lambda/batch-layer';
 import { WORKLOAD_REFERENCES, within, type TestEvent } from '@lambda/batch-layer/compiler/test-support';
 import { startSpeedLayer } from '@lambda/speed-layer';
-import { kafkaPrefixFor } from '@lambda/speed-layer/test-support';
 import { buildApp, jsonRow } from '@lambda/serving-layer';
 import { adminActions, batchSource, speedSource } from './sources.ts';
 

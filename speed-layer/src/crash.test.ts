@@ -8,8 +8,8 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { DEFAULT_TOPICS, KafkaLog, MemoryStateStore, RedisStateStore, TOPICS, type StateStore } from '@lambda/shared';
-import { kafkaBrokersFor, redisUrlFor } from '@lambda/shared/testing/services';
-import { envFor, kafkaPrefixFor, runOnce, startSpeed, storedTotal, viewSnapshot, waitUntil, type Services } from './test-support.ts';
+import { kafkaBrokersFor, kafkaPrefixFor, redisUrlFor, waitUntil } from '@lambda/shared/testing/services';
+import { envFor, runOnce, startSpeed, storedTotal, viewSnapshot, type Services } from './test-support.ts';
 
 /** Starts `lambda speed` and SIGKILLs it once `trigger` resolves (or it exits by itself). */
 async function killWhen(env: NodeJS.ProcessEnv, args: string[], trigger: (child: ChildProcess) => Promise<unknown>): Promise<void> {

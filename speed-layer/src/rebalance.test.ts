@@ -20,9 +20,9 @@ import {
   workloadSpanMs,
   type WorkloadItem,
 } from '@lambda/shared';
-import { kafkaBrokersFor, redisUrlFor } from '@lambda/shared/testing/services';
+import { kafkaBrokersFor, kafkaPrefixFor, redisUrlFor, waitUntil } from '@lambda/shared/testing/services';
 import { SPEED_GROUP } from './speed-layer.ts';
-import { envFor, kafkaPrefixFor, runOnce, startSpeed, storedTotal, viewSnapshot, waitUntil } from './test-support.ts';
+import { envFor, runOnce, startSpeed, storedTotal, viewSnapshot } from './test-support.ts';
 
 const EVENTS = 40_000;
 const RATE = 200;

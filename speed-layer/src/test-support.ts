@@ -1,12 +1,8 @@
-import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { randomUUID } from 'node:crypto';
-import { setTimeout as delay } from 'node:timers/promises';
 import {
-  KafkaLog,
   VIEWS,
   parseView,
   workloadViewInputs,
@@ -60,35 +56,6 @@ export async function viewSnapshot(store: StateStore): Promise<Record<string, st
     out[`${v.name}:late`] = [JSON.stringify(await readLateCounts(store, v.name))];
   }
   return out;
-}
-
-/** A unique topic/group prefix on the real broker; its topics and groups are deleted after the test. */
-export function kafkaPrefixFor(t: TestContext, brokers: string[], name: string): string {
-  const prefix = `test-${name}-${randomUUID()}.`;
-  t.after(async () => {
-    const admin = new KafkaLog({ brokers }).kafka.admin();
-    await admin.connect();
-    try {
-      const { groups } = await admin.listGroups();
-      const mine = groups.map((g) => g.groupId).filter((g) => g.startsWith(prefix));
-      // A group whose killed member has not timed out yet refuses deletion; the broker expires it.
-      if (mine.length > 0) await admin.deleteGroups(mine).catch(() => undefined);
-      const topics = (await admin.listTopics()).filter((n) => n.startsWith(prefix));
-      if (topics.length > 0) await admin.deleteTopics({ topics });
-    } finally {
-      await admin.disconnect();
-    }
-  });
-  return prefix;
-}
-
-/** Resolves once `check` answers true, polling; fails after `timeoutMs` naming `what`. */
-export async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(100);
-  }
 }
 
 /** Sum of the offsets the store has committed over all partitions. */

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
 import { DEFAULT_TOPICS, loadConfig, type EventLog } from '@lambda/shared';
 import { openEventLog } from '@lambda/shared/log/open';
-import { kafkaBrokersFor } from '@lambda/shared/testing/services';
-import { startArchiver } from './archiver.ts';
+import { kafkaBrokersFor, kafkaPrefixFor, waitUntil } from '@lambda/shared/testing/services';
+import { startArchiver, type RunningArchiver } from './archiver.ts';
 import { listArchiveFiles } from './files.ts';
 import { readProgress } from './progress.ts';
 import { EDGE_SOURCE, archiveFacts, deadLetters, expectedFromLog, produceWorkload, workload } from './test-support.ts';
@@ -88,21 +88,67 @@ test('archive --once on Kafka holds every valid record exactly once', async (t) 
   const brokers = await kafkaBrokersFor(t);
   if (!brokers) return;
   const dataDir = await tempDir(t);
-  const prefix = `test-archive-${process.pid}-${Date.now()}.`;
-  const log = await openEventLog(
-    loadConfig({ DATA_DIR: dataDir, KAFKA_BROKERS: brokers.join(','), KAFKA_TOPIC_PREFIX: prefix }),
-  );
-  t.after(async () => {
-    const admin = new Kafka({ clientId: 'archive-test', brokers, logLevel: logLevel.NOTHING }).admin();
-    await admin.connect();
-    const topics = (await admin.listTopics()).filter((name) => name.startsWith(prefix));
-    await admin.deleteTopics({ topics }).catch(() => undefined);
-    await admin.deleteGroups([`${prefix}archiver`]).catch(() => undefined);
-    await admin.disconnect();
-  });
+  const log = await kafkaLogFor(brokers, kafkaPrefixFor(t, brokers, 'archive'), dataDir);
   try {
     await archivesEveryValidRecordOnce(log, dataDir);
   } finally {
     await log.close();
   }
 });
+
+test('a rebalance on Kafka while records are buffered archives each of them once', { timeout: 120_000 }, async (t) => {
+  const brokers = await kafkaBrokersFor(t);
+  if (!brokers) return;
+  const dataDir = await tempDir(t);
+  const prefix = kafkaPrefixFor(t, brokers, 'archive-rebalance');
+  const log = await kafkaLogFor(brokers, prefix, dataDir);
+  // One hook, so that a failed assertion still stops the archiver before the log closes.
+  const running: { archiver?: RunningArchiver } = {};
+  t.after(async () => {
+    await running.archiver?.stop();
+    await log.close();
+  });
+  await log.ensureTopics(DEFAULT_TOPICS);
+  const w = workload(11, 2000);
+  await produceWorkload(log, w);
+  const total = [...(await log.endOffsets('events')).values()].reduce((a, b) => a + b, 0);
+
+  // Nothing is flushed before stop(): every record read stays buffered through both rebalances.
+  let buffered = 0;
+  running.archiver = await startArchiver({
+    log,
+    dataDir,
+    flushRecords: 10 * total,
+    flushIntervalMs: 3_600_000,
+    onCaughtUp: (_stats, n) => {
+      buffered = n;
+    },
+  });
+  await waitUntil('the archiver to buffer the whole log', async () => buffered === total, 60_000);
+
+  // Another member joins the group, takes partitions, and leaves: two rebalances.
+  const other = new Kafka({ clientId: 'archive-test', brokers, logLevel: logLevel.NOTHING }).consumer({ groupId: `${prefix}archiver` });
+  let taken: number[] = [];
+  other.on(other.events.GROUP_JOIN, ({ payload }) => {
+    taken = payload.memberAssignment[`${prefix}events`] ?? [];
+  });
+  await other.connect();
+  await other.subscribe({ topic: `${prefix}events`, fromBeginning: true });
+  await other.run({ autoCommit: false, eachBatch: async () => undefined });
+  await waitUntil('the other member to be assigned partitions', async () => taken.length > 0, 60_000);
+  buffered = 0;
+  await other.disconnect();
+  await waitUntil('the archiver to read its partitions again', async () => buffered >= total, 60_000);
+  assert.equal(buffered, total, 'after the rebalances the archiver holds each record of the log once');
+
+  await running.archiver.stop();
+  const facts = await archiveFacts(dataDir);
+  assert.deepEqual(
+    { count: facts.count, checksum: facts.checksum, timeSum: facts.timeSum, amountSum: facts.amountSum },
+    await expectedFromLog(log, w),
+  );
+});
+
+function kafkaLogFor(brokers: string[], prefix: string, dataDir: string): Promise<EventLog> {
+  return openEventLog(loadConfig({ DATA_DIR: dataDir, KAFKA_BROKERS: brokers.join(','), KAFKA_TOPIC_PREFIX: prefix }));
+}

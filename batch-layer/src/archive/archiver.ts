@@ -117,7 +117,7 @@ class Archiver implements RunningArchiver {
       untilEnd: this.opts.once === true,
       maxBatchRecords: Math.min(this.flushRecords, 10_000),
       startOffsets: (partitions) => this.resumeOffsets(partitions),
-      onAssignment: (partitions) => this.dropRevoked(partitions),
+      onAssignment: () => this.dropBuffers(),
       onBatch: (batch) => this.onBatch(batch),
       onIdle: () => this.opts.onCaughtUp?.({ ...this.stats }, this.buffered),
     });
@@ -197,15 +197,15 @@ class Archiver implements RunningArchiver {
     return new Map(partitions.map((p) => [p, next.get(p) ?? 0]));
   }
 
-  /** Buffered records of partitions taken away are dropped: the new owner re-reads them from the progress. */
-  private dropRevoked(assigned: number[]): void {
-    const keep = new Set(assigned);
-    for (const [p, buf] of this.buffers) {
-      if (keep.has(p)) continue;
-      this.buffered -= buf.lastOffset - buf.firstOffset + 1;
-      buf.framed.discard();
-      this.buffers.delete(p);
-    }
+  /**
+   * Every buffered record is dropped at a new assignment, of the partitions kept as much as of those
+   * taken away: the consumer resumes each partition from the progress file, so whatever is buffered
+   * past it is read again, by this archiver or by the partition's new owner.
+   */
+  private dropBuffers(): void {
+    for (const buf of this.buffers.values()) buf.framed.discard();
+    this.buffers = new Map();
+    this.buffered = 0;
   }
 
   private async onBatch(batch: RecordBatch): Promise<void> {

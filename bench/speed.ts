@@ -14,6 +14,7 @@ import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import {
   DEFAULT_TOPICS,
+  KAFKA_FETCH_LIMITS,
   RedisStateStore,
   TOPICS,
   VIEWS,
@@ -162,7 +163,7 @@ async function speedRun() {
  */
 async function naiveRun(): Promise<number> {
   const views = VIEWS.map(compileView);
-  const consumer = kafka.consumer({ groupId: `${prefix}bench-naive`, maxBytes: 64 << 20, maxBytesPerPartition: 16 << 20 });
+  const consumer = kafka.consumer({ groupId: `${prefix}bench-naive`, ...KAFKA_FETCH_LIMITS });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   let seen = 0;

@@ -13,7 +13,7 @@ import {
   type Rejection,
 } from '@lambda/shared';
 import { removeOrphans } from './files.ts';
-import { ParquetWriter, archiveLine, canFrame, framedRecord, type PartitionSlice, type WrittenFile } from './parquet-writer.ts';
+import { ParquetWriter, archiveLine, type PartitionSlice, type WrittenFile } from './parquet-writer.ts';
 import { nextOffsetsOf, readProgress, writeProgress, type ArchiveProgress } from './progress.ts';
 
 export const ARCHIVER_GROUP = 'archiver';
@@ -214,13 +214,8 @@ class Archiver implements RunningArchiver {
     if (this.stopping !== null || batch.records.length === 0) return;
     const buf = this.bufferFor(batch.partition, batch.records[0]!.offset);
     const now = Date.now();
-    const framed: string[] = [];
-    for (const record of batch.records) {
-      buf.lastOffset = record.offset;
-      if (canFrame(record.value)) framed.push(framedRecord(record.partition, record.offset, record.value));
-      else this.judge(buf, record.offset, record.value, now);
-    }
-    buf.framed.append(framed);
+    for (const record of buf.framed.append(batch.records)) this.judge(buf, record.offset, record.value, now);
+    buf.lastOffset = batch.records[batch.records.length - 1]!.offset;
     this.stats.records += batch.records.length;
     this.buffered += batch.records.length;
     if (this.buffered >= this.flushRecords) await this.startFlush();
@@ -229,7 +224,7 @@ class Archiver implements RunningArchiver {
   private bufferFor(partition: number, firstOffset: number): PartitionBuffer {
     let buf = this.buffers.get(partition);
     if (!buf) {
-      buf = { partition, firstOffset, lastOffset: firstOffset - 1, framed: this.writer.framedFile(), validated: [], deadLetters: [] };
+      buf = { partition, firstOffset, lastOffset: firstOffset - 1, framed: this.writer.framedFile(partition), validated: [], deadLetters: [] };
       this.buffers.set(partition, buf);
     }
     return buf;

@@ -1,8 +1,9 @@
 import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { ARCHIVE_COLUMNS, MAX_EVENT_BYTES, archiveRoot, eventsArchiveDir, hivePartition } from '@lambda/shared';
+import { ARCHIVE_COLUMNS, MAX_EVENT_BYTES, archiveRoot, eventsArchiveDir, hivePartition, type LogRecord } from '@lambda/shared';
 import { sqlString } from '../sql.ts';
 import { fastCheckQuery, fastRowsQuery } from './fast-accept.ts';
 import { ARCHIVE_SELECT, JSON_COLUMN_TYPES } from './json-columns.ts';
@@ -49,46 +50,68 @@ export function archiveLine(canonicalEventJson: string, partition: number, offse
 
 // The frame's separator is a control character, which strict JSON never contains unescaped.
 const SEPARATOR = '\x01';
-// eslint-disable-next-line no-control-regex -- the separator is a control character on purpose
-const UNFRAMEABLE = /[\\\x01\n\r]/;
+const SEPARATOR_BYTE = 0x01;
+const NEWLINE_BYTE = 0x0a;
+// Room for an offset's digits (at most 16 for a safe integer), the separator and the newline.
+const FRAME_OVERHEAD = 18;
 
 /**
- * Whether a record's text can go to DuckDB as one framed line: a one-line object without escapes
- * or separators, short enough that it cannot exceed the event size limit. Others are judged in
- * JavaScript straight away.
+ * Whether a record's bytes can go to DuckDB as one framed line: a one-line object without escapes
+ * or control characters (so without separators or newlines), within the event size limit. Others
+ * are judged in JavaScript straight away.
  */
-export function canFrame(text: string): boolean {
-  return (
-    text.length * 3 <= MAX_EVENT_BYTES &&
-    text.charCodeAt(0) === 0x7b &&
-    text.charCodeAt(text.length - 1) === 0x7d &&
-    !UNFRAMEABLE.test(text)
-  );
-}
-
-export function framedRecord(partition: number, offset: number, text: string): string {
-  return `${partition}${SEPARATOR}${offset}${SEPARATOR}${text}`;
+export function canFrame(bytes: Uint8Array): boolean {
+  const n = bytes.length;
+  if (n < 2 || n > MAX_EVENT_BYTES || bytes[0] !== 0x7b || bytes[n - 1] !== 0x7d) return false;
+  for (let i = 1; i < n - 1; i++) {
+    const c = bytes[i]!;
+    if (c < 0x20 || c === 0x5c) return false;
+  }
+  return true;
 }
 
 /**
  * One partition's framed records of one flush, appended batch by batch as they are read, so the
- * JavaScript heap never holds a flush's worth of them. Scratch only: durability comes from the
- * Parquet files, and a crash leaves nothing here that a restart reads.
+ * JavaScript heap never holds a flush's worth of them. A line is the record's offset, the
+ * separator, and the record's bytes as fetched: nothing is decoded or re-encoded on the way.
+ * Scratch only: durability comes from the Parquet files, and a crash leaves nothing here that a
+ * restart reads.
  */
 export class FramedFile {
   records = 0;
   private fd: number | null;
+  private scratch = Buffer.allocUnsafe(1 << 20);
 
-  constructor(readonly path: string) {
+  constructor(
+    readonly path: string,
+    readonly partition: number,
+  ) {
     this.fd = openSync(path, 'w');
   }
 
-  /** Appends one batch's `framedRecord` lines. */
-  append(lines: string[]): void {
-    if (lines.length === 0) return;
+  /** Appends the records `canFrame` passes, in order; returns the others, for JavaScript to judge. */
+  append(records: readonly LogRecord[]): LogRecord[] {
     if (this.fd === null) throw new Error(`${this.path} is closed`);
-    writeSync(this.fd, `${lines.join('\n')}\n`);
-    this.records += lines.length;
+    const others: LogRecord[] = [];
+    const values = records.map((r) => r.valueBytes ?? Buffer.from(r.value));
+    const size = values.reduce((n, v) => n + v.length + FRAME_OVERHEAD, 0);
+    if (this.scratch.length < size) this.scratch = Buffer.allocUnsafe(size);
+    const out = this.scratch;
+    let at = 0;
+    for (let i = 0; i < records.length; i++) {
+      const value = values[i]!;
+      if (!canFrame(value)) {
+        others.push(records[i]!);
+        continue;
+      }
+      at = writeDigits(out, at, records[i]!.offset);
+      out[at++] = SEPARATOR_BYTE;
+      at += value.copy(out, at);
+      out[at++] = NEWLINE_BYTE;
+    }
+    writeSync(this.fd, out, 0, at);
+    this.records += records.length - others.length;
+    return others;
   }
 
   close(): void {
@@ -100,6 +123,18 @@ export class FramedFile {
     this.close();
     rmSync(this.path, { force: true });
   }
+}
+
+/** Writes a non-negative integer's decimal digits at `at`; returns the position after them. */
+function writeDigits(out: Buffer, at: number, n: number): number {
+  let end = at + 1;
+  for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) end++;
+  let rest = n;
+  for (let i = end - 1; i >= at; i--) {
+    out[i] = 0x30 + (rest % 10);
+    rest = Math.floor(rest / 10);
+  }
+  return end;
 }
 
 const COLUMN_NAMES = ARCHIVE_COLUMNS.map(([name]) => name).join(', ');
@@ -126,7 +161,9 @@ export class ParquetWriter {
   }
 
   static async open(dataDir: string): Promise<ParquetWriter> {
-    const instance = await DuckDBInstance.create(':memory:');
+    // DuckDB leaves a core to the JavaScript thread, which is busy fetching the next records while a
+    // flush runs: on 2 cores, one DuckDB thread measured 8% faster than two.
+    const instance = await DuckDBInstance.create(':memory:', { threads: String(Math.max(1, os.availableParallelism() - 1)) });
     const conn = await instance.connect();
     const writer = new ParquetWriter(dataDir, instance, conn);
     await rm(writer.workDir, { recursive: true, force: true });
@@ -135,9 +172,9 @@ export class ParquetWriter {
   }
 
   /** A new scratch file for one partition's framed records, for a later `write`. */
-  framedFile(): FramedFile {
+  framedFile(partition: number): FramedFile {
     mkdirSync(this.workDir, { recursive: true });
-    return new FramedFile(path.join(this.workDir, `framed-${++this.files}.txt`));
+    return new FramedFile(path.join(this.workDir, `framed-${++this.files}.txt`), partition);
   }
 
   /** Writes and publishes the files of one flush; resolves once they are durable and visible. */
@@ -169,8 +206,12 @@ export class ParquetWriter {
     if (inputs.length === 0) return null;
     for (const f of inputs) f.close();
     const total = inputs.reduce((n, f) => n + f.records, 0);
-    const read = `SELECT * FROM read_csv([${inputs.map((f) => sqlString(f.path)).join(', ')}], columns = {'p': 'INTEGER', 'o': 'BIGINT', 'raw': 'VARCHAR'},
-                    delim = '${SEPARATOR}', quote = '', escape = '', header = false, auto_detect = false)`;
+    const read = inputs
+      .map(
+        (f) => `SELECT ${f.partition} AS p, o, raw FROM read_csv(${sqlString(f.path)}, columns = {'o': 'BIGINT', 'raw': 'VARCHAR'},
+                  delim = '${SEPARATOR}', quote = '', escape = '', header = false, auto_detect = false)`,
+      )
+      .join(' UNION ALL ');
     await this.conn.run(`CREATE OR REPLACE TEMP TABLE flush_records AS ${fastCheckQuery(read, opts.maxEventTimeMs)}`);
     const loaded = await this.conn.runAndReadAll('SELECT count(*) FROM flush_records');
     if (Number(loaded.getRows()[0]![0]) !== total) {

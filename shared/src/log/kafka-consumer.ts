@@ -3,6 +3,14 @@ import type { KafkaLog } from './kafka-log.ts';
 import type { ConsumeOptions, ConsumerHandle, LogRecord, Offsets } from './types.ts';
 
 /**
+ * How much one fetch brings. kafkajs decodes a whole fetch response on the JavaScript thread in one
+ * go, so a large fetch is a long pause for everything else the process does; 8 MiB keeps that pause
+ * short. Measured on the archiver (bench/RESULTS.md): 8 MiB fetches 310k events/s, 64 MiB 190k; a
+ * bare kafkajs consumer runs as fast with 8 MiB as with 64.
+ */
+export const KAFKA_FETCH_LIMITS = { maxBytes: 8 << 20, maxBytesPerPartition: 2 << 20 } as const;
+
+/**
  * A consumer-group member over kafkajs `eachBatch`. Offsets are resolved by hand after each
  * delivered chunk (so a stop mid-batch re-fetches the rest) and committed only through commit().
  */
@@ -36,11 +44,10 @@ export class KafkaConsumer implements ConsumerHandle {
     this.consumer = log.kafka.consumer({
       groupId: log.name(opts.group),
       allowAutoTopicCreation: false,
-      // Throughput: large fetches; latency: the broker answers at once when data is there.
+      // The broker answers at once when data is there.
       minBytes: 1,
       maxWaitTimeInMs: 100,
-      maxBytesPerPartition: 16 << 20,
-      maxBytes: 64 << 20,
+      ...KAFKA_FETCH_LIMITS,
     });
     const { GROUP_JOIN, FETCH, CRASH } = this.consumer.events;
     this.consumer.on(GROUP_JOIN, ({ payload }) => this.onJoin(payload.memberAssignment[this.topic] ?? []));
@@ -141,6 +148,10 @@ export class KafkaConsumer implements ConsumerHandle {
         const chunk = records.length <= max ? records : records.slice(i, i + max);
         this.deliveredSinceFetch += chunk.length;
         this.idle = false;
+        // kafkajs hands over a fetch's batches without yielding to the event loop: yield here, so
+        // I/O that completed meanwhile (a DuckDB query, a Redis reply, a file write) is handled
+        // between chunks, not once the whole fetch is done.
+        await new Promise((resolve) => setImmediate(resolve));
         await this.opts.onBatch({ topic: this.opts.topic, partition, records: chunk });
         const last = chunk[chunk.length - 1]!.offset;
         resolveOffset(String(last));
@@ -164,14 +175,34 @@ function toRecords(batch: Batch, topic: string, end: number): LogRecord[] {
     const m = messages[i]!;
     const offset = Number(m.offset);
     if (offset >= end) break;
-    out.push({
-      topic,
-      partition,
-      offset,
-      key: m.key ? m.key.toString() : null,
-      value: m.value ? m.value.toString() : '',
-      timestamp: Number(m.timestamp),
-    });
+    out.push(new FetchedRecord(topic, partition, offset, Number(m.timestamp), m.key, m.value ?? EMPTY));
   }
   return out;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * A record as fetched: its key and value are decoded from the fetched bytes when first read, so a
+ * consumer that passes bytes on (the archiver) never pays for strings it does not use.
+ */
+class FetchedRecord implements LogRecord {
+  private text: string | undefined;
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly offset: number,
+    readonly timestamp: number,
+    private readonly keyBytes: Buffer | null,
+    readonly valueBytes: Buffer,
+  ) {}
+
+  get key(): string | null {
+    return this.keyBytes === null ? null : this.keyBytes.toString();
+  }
+
+  get value(): string {
+    return (this.text ??= this.valueBytes.toString());
+  }
 }

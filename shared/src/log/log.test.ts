@@ -134,6 +134,9 @@ function conformance(backend: Backend): void {
     const got = await log.read('one', 0, 0, 1000);
     assert.deepEqual(got.map((r) => [r.offset, r.key, r.value]), sent.map((r, i) => [i, r.key, r.value]));
     assert.ok(got.every((r) => r.topic === 'one' && r.partition === 0 && Number.isFinite(r.timestamp)));
+    // Where a back end hands out the value's bytes too, they are the value's UTF-8 encoding.
+    for (const r of got) if (r.valueBytes) assert.ok(r.valueBytes.equals(Buffer.from(r.value)), r.value);
+    if (log.kind === 'kafka') assert.ok(got.every((r) => r.valueBytes), 'Kafka records carry their bytes');
     assert.deepEqual(values(await log.read('one', 0, 3, 4)), values(got.slice(3, 7)));
     assert.deepEqual(await log.read('one', 0, sent.length, 10), []);
   });

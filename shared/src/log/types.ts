@@ -42,6 +42,11 @@ export interface LogRecord {
   offset: number;
   key: string | null;
   value: string;
+  /**
+   * The value's UTF-8 bytes, where the back end has them without copying (Kafka): a consumer that
+   * only moves records on, as the archiver does, then never decodes `value`.
+   */
+  valueBytes?: Buffer;
   /** Append time in epoch ms (log time, not event time). */
   timestamp: number;
 }

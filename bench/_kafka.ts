@@ -7,7 +7,7 @@
 // first delivered batch would leave out the first fetch, which on a small topic is all of it.
 import os from 'node:os';
 import type { Kafka } from 'kafkajs';
-import { KAFKA_FETCH_LIMITS, type EventLog } from '@lambda/shared';
+import { fetchLimits, type EventLog } from '@lambda/shared';
 
 export interface KeyedValue {
   key: string;
@@ -34,9 +34,9 @@ export async function fillTopic(kafka: Kafka, topic: string, count: number, reco
   return (performance.now() - started) / 1000;
 }
 
-/** The limit: a kafkajs consumer that only counts the records it receives, fetching as the log's consumers do. */
-export async function rawConsumeRate(kafka: Kafka, groupId: string, topic: string, count: number): Promise<number> {
-  const consumer = kafka.consumer({ groupId, ...KAFKA_FETCH_LIMITS });
+/** The limit: a kafkajs consumer that only counts the records it receives, fetching `fetchBytes` at a time as the measured consumer does. */
+export async function rawConsumeRate(kafka: Kafka, groupId: string, topic: string, count: number, fetchBytes?: number): Promise<number> {
+  const consumer = kafka.consumer({ groupId, ...fetchLimits(fetchBytes) });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   let seen = 0;

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { DEFAULT_TOPICS, TOPICS, enlargeYoungGeneration, loadConfig } from '@lambda/shared';
 import { openEventLog } from '@lambda/shared/log/open';
-import { startArchiver } from '@lambda/batch-layer';
+import { ARCHIVER_FETCH_BYTES, startArchiver } from '@lambda/batch-layer';
 import { fillTopic, machine, rawConsumeRate, timedFromAssignment } from './_kafka.ts';
 
 const { values } = parseArgs({ options: { events: { type: 'string', default: '2000000' } } });
@@ -31,7 +31,7 @@ try {
   await log.ensureTopics(DEFAULT_TOPICS);
   const filled = await fillTopic(kafka, topic, events, event);
   console.error(`archive bench: produced ${events} events in ${filled.toFixed(1)} s`);
-  const raw = await rawConsumeRate(kafka, `${prefix}bench-raw`, topic, events);
+  const raw = await rawConsumeRate(kafka, `${prefix}bench-raw`, topic, events, ARCHIVER_FETCH_BYTES);
   const archiver = await archive();
   const ratio = archiver / raw;
   console.error(

@@ -14,7 +14,7 @@ import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import {
   DEFAULT_TOPICS,
-  KAFKA_FETCH_LIMITS,
+  fetchLimits,
   RedisStateStore,
   TOPICS,
   VIEWS,
@@ -163,7 +163,7 @@ async function speedRun() {
  */
 async function naiveRun(): Promise<number> {
   const views = VIEWS.map(compileView);
-  const consumer = kafka.consumer({ groupId: `${prefix}bench-naive`, ...KAFKA_FETCH_LIMITS });
+  const consumer = kafka.consumer({ groupId: `${prefix}bench-naive`, ...fetchLimits() });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   let seen = 0;

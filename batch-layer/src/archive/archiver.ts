@@ -25,6 +25,12 @@ export const DEFAULT_FLUSH_INTERVAL_MS = 10_000;
  * hosts never turn an accepted event into a dead letter.
  */
 export const DEFAULT_ARCHIVER_SKEW_MS = 24 * 3_600_000;
+/**
+ * 8 MiB fetches: the DuckDB flush of earlier records waits for the JavaScript thread at each step,
+ * and kafkajs holds that thread for a whole fetch. Measured 217k events/s with 64 MiB fetches,
+ * 270-290k with 16 MiB and 295-338k with 8 MiB (bench/RESULTS.md).
+ */
+export const ARCHIVER_FETCH_BYTES = 8 << 20;
 
 export interface ArchiverOptions {
   log: EventLog;
@@ -116,6 +122,7 @@ class Archiver implements RunningArchiver {
       topic: TOPICS.events,
       untilEnd: this.opts.once === true,
       maxBatchRecords: Math.min(this.flushRecords, 10_000),
+      fetchBytes: ARCHIVER_FETCH_BYTES,
       startOffsets: (partitions) => this.resumeOffsets(partitions),
       onAssignment: () => this.dropBuffers(),
       onBatch: (batch) => this.onBatch(batch),

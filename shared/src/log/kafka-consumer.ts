@@ -2,14 +2,13 @@ import type { Batch, Consumer, EachBatchPayload } from 'kafkajs';
 import type { KafkaLog } from './kafka-log.ts';
 import type { ConsumeOptions, ConsumerHandle, LogRecord, Offsets } from './types.ts';
 
-/**
- * How much one fetch brings. kafkajs decodes a whole fetch response on the JavaScript thread in one
- * go, a pause for everything else the process does, so a fetch is 16 MiB, not the 64 MiB this
- * used to be: the archiver went from 217k to 310k events/s (bench/RESULTS.md). 4 MiB per
- * partition still fills the speed layer's 10,000-record batches; 2 MiB made them smaller and the
- * speed layer slower. A bare kafkajs consumer runs as fast with 16 MiB as with 64.
- */
-export const KAFKA_FETCH_LIMITS = { maxBytes: 16 << 20, maxBytesPerPartition: 4 << 20 } as const;
+/** A fetch's size when the consumer does not choose one (see `ConsumeOptions.fetchBytes`). */
+export const DEFAULT_FETCH_BYTES = 16 << 20;
+
+/** kafkajs's fetch limits for a fetch of `fetchBytes`: a quarter of it per partition. */
+export function fetchLimits(fetchBytes = DEFAULT_FETCH_BYTES): { maxBytes: number; maxBytesPerPartition: number } {
+  return { maxBytes: fetchBytes, maxBytesPerPartition: Math.max(1, Math.floor(fetchBytes / 4)) };
+}
 
 /**
  * A consumer-group member over kafkajs `eachBatch`. Offsets are resolved by hand after each
@@ -48,7 +47,7 @@ export class KafkaConsumer implements ConsumerHandle {
       // The broker answers at once when data is there.
       minBytes: 1,
       maxWaitTimeInMs: 100,
-      ...KAFKA_FETCH_LIMITS,
+      ...fetchLimits(opts.fetchBytes),
     });
     const { GROUP_JOIN, FETCH, CRASH } = this.consumer.events;
     this.consumer.on(GROUP_JOIN, ({ payload }) => this.onJoin(payload.memberAssignment[this.topic] ?? []));

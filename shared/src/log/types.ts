@@ -79,6 +79,13 @@ export interface ConsumeOptions {
   /** Upper bound on records per delivered batch. */
   maxBatchRecords?: number;
   /**
+   * Kafka: the most one fetch brings, in bytes, a quarter of it per partition (default 16 MiB).
+   * kafkajs decodes a whole fetch on the JavaScript thread in one go, a pause for everything else
+   * the process does: a consumer that waits on other I/O while it reads (the archiver's DuckDB
+   * flushes) fetches less at a time; one that wants large batches (the speed layer) more.
+   */
+  fetchBytes?: number;
+  /**
    * How many partitions' batches may be in `onBatch` at once (default 1), for consumers whose state
    * is per partition: one partition's processing then overlaps another's I/O. A partition never has
    * two batches in flight. The embedded log delivers one batch at a time whatever this says.

@@ -144,14 +144,15 @@ export class KafkaConsumer implements ConsumerHandle {
     const max = this.opts.maxBatchRecords ?? 5000;
     const records = toRecords(batch, this.opts.topic, end);
     try {
-      for (let i = 0; i < records.length && isRunning() && !isStale() && !this.stopping; i += max) {
+      for (let i = 0; i < records.length; i += max) {
+        // kafkajs hands over a fetch's batches without yielding to the event loop: yield here, so
+        // I/O that completed meanwhile (a DuckDB query, a Redis reply, a file write) is handled
+        // between chunks, not once the whole fetch is done. A stop or a rebalance may come with it.
+        await new Promise((resolve) => setImmediate(resolve));
+        if (!isRunning() || isStale() || this.stopping || this.failure !== null) break;
         const chunk = records.length <= max ? records : records.slice(i, i + max);
         this.deliveredSinceFetch += chunk.length;
         this.idle = false;
-        // kafkajs hands over a fetch's batches without yielding to the event loop: yield here, so
-        // I/O that completed meanwhile (a DuckDB query, a Redis reply, a file write) is handled
-        // between chunks, not once the whole fetch is done.
-        await new Promise((resolve) => setImmediate(resolve));
         await this.opts.onBatch({ topic: this.opts.topic, partition, records: chunk });
         const last = chunk[chunk.length - 1]!.offset;
         resolveOffset(String(last));

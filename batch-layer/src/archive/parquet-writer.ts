@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -56,18 +57,21 @@ const NEWLINE_BYTE = 0x0a;
 const FRAME_OVERHEAD = 18;
 
 /**
- * Whether a record's bytes can go to DuckDB as one framed line: a one-line object without escapes
- * or control characters (so without separators or newlines), within the event size limit. Others
- * are judged in JavaScript straight away.
+ * Whether a record's bytes can go to DuckDB as one framed line: a one-line object of valid UTF-8
+ * (DuckDB refuses the whole file otherwise) without escapes or control characters (so without
+ * separators or newlines), within the event size limit. Others are judged in JavaScript straight
+ * away, from their decoded text, as any record is.
  */
 export function canFrame(bytes: Uint8Array): boolean {
   const n = bytes.length;
   if (n < 2 || n > MAX_EVENT_BYTES || bytes[0] !== 0x7b || bytes[n - 1] !== 0x7d) return false;
+  let ascii = true;
   for (let i = 1; i < n - 1; i++) {
     const c = bytes[i]!;
     if (c < 0x20 || c === 0x5c) return false;
+    if (c >= 0x80) ascii = false;
   }
-  return true;
+  return ascii || isUtf8(bytes);
 }
 
 /**

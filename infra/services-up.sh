@@ -186,9 +186,12 @@ EOF
 format_kafka_storage() {
   [[ -f $KAFKA_DATA/meta.properties ]] && return
   # A cluster id is 16 random bytes, base64url without padding (what `StorageTool random-uuid`
-  # prints), made here to save a JVM start.
-  local cluster_id
-  cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+  # prints), made here to save a JVM start. As Kafka's own Uuid.randomUuid does, an id starting
+  # with '-' is drawn again: the storage tool would take it for an option (1 run in 64 failed).
+  local cluster_id=-
+  while [[ $cluster_id == -* ]]; do
+    cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+  done
   say "formatting Kafka storage (cluster id $cluster_id)..."
   kafka_java kafka.tools.StorageTool format -t "$cluster_id" -c "$KAFKA_PROPERTIES" \
     >"$KAFKA_LOGS/format.log" 2>&1 || { cat "$KAFKA_LOGS/format.log" >&2; die "formatting Kafka storage failed"; }

@@ -9,7 +9,7 @@ export * from './heap.ts';
 export * from './generator/workload.ts';
 export * from './log/embedded-log.ts';
 export * from './log/kafka-log.ts';
-export { DEFAULT_FETCH_BYTES, fetchLimits } from './log/kafka-consumer.ts';
+export { fetchLimits } from './log/kafka-consumer.ts';
 export { LogLockedError } from './log/lock.ts';
 export * from './log/murmur2.ts';
 export * from './log/open.ts';

@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -144,9 +144,9 @@ function writeDigits(out: Buffer, at: number, n: number): number {
 const COLUMN_NAMES = ARCHIVE_COLUMNS.map(([name]) => name).join(', ');
 
 /**
- * Turns the records of a flush into Parquet files with DuckDB. Records go to DuckDB as text in one
- * file, so checking and parsing them happens on DuckDB's threads, off the JavaScript thread: the
- * fast path (`fast-accept.ts`) accepts the plain valid events, and hands every other record back to
+ * Turns the records of a flush into Parquet files with DuckDB. Records go to DuckDB as bytes in a
+ * scratch file per partition, so checking and parsing them happens on DuckDB's thread, off the
+ * JavaScript thread: the fast path (`fast-accept.ts`) accepts the plain valid events, and hands every other record back to
  * be judged by the schema in JavaScript. One COPY ... PARTITION_BY writes a file per (log partition,
  * hour) into a private staging directory (one statement measured 3x faster than a COPY per Hive
  * directory); each file is then fsync'd and renamed to its final name in its Hive directory, so a
@@ -177,7 +177,6 @@ export class ParquetWriter {
 
   /** A new scratch file for one partition's framed records, for a later `write`. */
   framedFile(partition: number): FramedFile {
-    mkdirSync(this.workDir, { recursive: true });
     return new FramedFile(path.join(this.workDir, `framed-${++this.files}.txt`), partition);
   }
 
@@ -216,11 +215,10 @@ export class ParquetWriter {
                   delim = '${SEPARATOR}', quote = '', escape = '', header = false, auto_detect = false)`,
       )
       .join(' UNION ALL ');
-    await this.conn.run(`CREATE OR REPLACE TEMP TABLE flush_records AS ${fastCheckQuery(read, opts.maxEventTimeMs)}`);
-    const loaded = await this.conn.runAndReadAll('SELECT count(*) FROM flush_records');
-    if (Number(loaded.getRows()[0]![0]) !== total) {
-      throw new Error(`DuckDB read ${String(loaded.getRows()[0]![0])} of the flush's ${total} framed records`);
-    }
+    // CREATE TABLE AS answers with the number of rows it stored.
+    const created = await this.conn.runAndReadAll(`CREATE OR REPLACE TEMP TABLE flush_records AS ${fastCheckQuery(read, opts.maxEventTimeMs)}`);
+    const loaded = Number(created.getRows()[0]![0]);
+    if (loaded !== total) throw new Error(`DuckDB read ${loaded} of the flush's ${total} framed records`);
     const suspects = await this.conn.runAndReadAll('SELECT p, o, raw FROM flush_records WHERE NOT ok ORDER BY p, o');
     for (const [p, o, raw] of suspects.getRows()) opts.judge({ partition: Number(p), offset: Number(o), raw: String(raw) });
     return fastRowsQuery('SELECT * FROM flush_records');

@@ -3,7 +3,7 @@ import type { KafkaLog } from './kafka-log.ts';
 import type { ConsumeOptions, ConsumerHandle, LogRecord, Offsets } from './types.ts';
 
 /** A fetch's size when the consumer does not choose one (see `ConsumeOptions.fetchBytes`). */
-export const DEFAULT_FETCH_BYTES = 16 << 20;
+const DEFAULT_FETCH_BYTES = 16 << 20;
 
 /** kafkajs's fetch limits for a fetch of `fetchBytes`: a quarter of it per partition. */
 export function fetchLimits(fetchBytes = DEFAULT_FETCH_BYTES): { maxBytes: number; maxBytesPerPartition: number } {

@@ -143,27 +143,31 @@ export class KafkaConsumer implements ConsumerHandle {
     const end = this.ends?.get(partition) ?? Infinity;
     const max = this.opts.maxBatchRecords ?? 5000;
     const records = toRecords(batch, this.opts.topic, end);
-    try {
-      for (let i = 0; i < records.length; i += max) {
-        // kafkajs hands over a fetch's batches without yielding to the event loop: yield here, so
-        // I/O that completed meanwhile (a DuckDB query, a Redis reply, a file write) is handled
-        // between chunks, not once the whole fetch is done. A stop or a rebalance may come with it.
-        await new Promise((resolve) => setImmediate(resolve));
-        if (!isRunning() || isStale() || this.stopping || this.failure !== null) break;
-        const chunk = records.length <= max ? records : records.slice(i, i + max);
-        this.deliveredSinceFetch += chunk.length;
-        this.idle = false;
+    for (let i = 0; i < records.length; i += max) {
+      // kafkajs hands over a fetch's batches without yielding to the event loop: yield here, so
+      // I/O that completed meanwhile (a DuckDB query, a Redis reply, a file write) is handled
+      // between chunks, not once the whole fetch is done. A stop or a rebalance may come with it.
+      await new Promise((resolve) => setImmediate(resolve));
+      if (!isRunning() || isStale() || this.stopping || this.failure !== null) break;
+      const chunk = records.length <= max ? records : records.slice(i, i + max);
+      this.deliveredSinceFetch += chunk.length;
+      this.idle = false;
+      try {
         await this.opts.onBatch({ topic: this.opts.topic, partition, records: chunk });
-        const last = chunk[chunk.length - 1]!.offset;
-        resolveOffset(String(last));
-        if (last + 1 >= end) {
-          this.reached.add(partition);
-          this.checkEnd();
-        }
-        await heartbeat();
+      } catch (e) {
+        this.fail(e);
+        return;
       }
-    } catch (e) {
-      this.fail(e);
+      const last = chunk[chunk.length - 1]!.offset;
+      resolveOffset(String(last));
+      if (last + 1 >= end) {
+        this.reached.add(partition);
+        this.checkEnd();
+      }
+      // Not caught: when another member joins or leaves, the heartbeat throws a rebalance error,
+      // which kafkajs answers by rejoining the group (the new assignment starts at startOffsets);
+      // other errors reach the CRASH handler.
+      await heartbeat();
     }
   }
 }

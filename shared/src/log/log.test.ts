@@ -8,9 +8,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { kafkaBrokersFor } from '../testing/services.ts';
+import { kafkaBrokersFor, waitUntil } from '../testing/services.ts';
 import { EmbeddedLog } from './embedded-log.ts';
 import { Writable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import { logLevel } from 'kafkajs';
 import { pino } from 'pino';
 import { KafkaLog, forwardKafkaLog } from './kafka-log.ts';
@@ -244,6 +245,58 @@ function conformance(backend: Backend): void {
 
 conformance(embedded);
 conformance(kafka);
+
+// The embedded log has one member per group at a time; a Kafka group shares partitions, and a
+// member joining makes the busy ones rejoin in the middle of their batches.
+test('kafka: a member joining mid-stream takes over partitions; the busy member rejoins and goes on', { timeout: 120_000 }, async (t) => {
+  const h = await kafka.open(t);
+  if (!h) return;
+  const { log } = h;
+  const total = 6_000;
+  await log.produce('three', Array.from({ length: total }, (_, i) => ({ key: `k${i}`, value: `v${i}` })));
+  // Progress kept outside the group, as the speed layer keeps it in its store.
+  const next = new Map<number, number>();
+  const processed = new Set<string>();
+  const failures: string[] = [];
+  const member = async (name: string) => {
+    const partitionsSeen: number[][] = [];
+    const handle = await log.consume({
+      group: 'joining',
+      topic: 'three',
+      maxBatchRecords: 5,
+      startOffsets: async (ps) => new Map(ps.map((p) => [p, next.get(p) ?? 0])),
+      onAssignment: (ps) => void partitionsSeen.push(ps),
+      onBatch: async (b) => {
+        // Slow: the first member must still be busy, seconds later, when the second one joins.
+        await delay(10);
+        for (const r of b.records) processed.add(r.value);
+        next.set(b.partition, b.records.at(-1)!.offset + 1);
+      },
+    });
+    const failed = handle.done.then(
+      () => null,
+      (e: unknown) => (failures.push(`${name}: ${String(e)}`), e),
+    );
+    return { name, handle, partitionsSeen, failed };
+  };
+  const first = await member('first');
+  await waitUntil('the first member to be busy', async () => processed.size >= 300, 60_000);
+  const second = await member('second');
+  await waitUntil(
+    'every record to be processed',
+    async () => {
+      assert.deepEqual(failures, [], 'no member fails');
+      return processed.size === total;
+    },
+    90_000,
+  );
+  for (const m of [first, second]) {
+    await m.handle.stop();
+    assert.equal(await m.failed, null, `${m.name} member failed`);
+  }
+  assert.ok(first.partitionsSeen.length >= 2, 'the first member was assigned again when the second joined');
+  assert.ok(second.partitionsSeen.some((ps) => ps.length > 0), 'the second member got partitions');
+});
 
 test('kafkajs rebalance notices are logged at info; other kafkajs errors stay errors', () => {
   const lines: Array<{ level: number; msg: string }> = [];

@@ -112,7 +112,8 @@ export class Processor {
 }
 
 interface PaneAccumulator {
-  events: bigint;
+  /** A number, not a bigint: a batch holds far fewer than 2^53 events, and a bigint add allocates. */
+  events: number;
   partials: Partial[];
 }
 
@@ -264,11 +265,11 @@ class BatchPlan {
     const pane = paneStart(t, slide);
     const firstEnd = pane + slide;
     const closed = Math.min(w.sizeMs / slide, Math.max(0, Math.floor((watermark - def.allowedLatenessMs - firstEnd) / slide) + 1));
-    const byKey = getOrInit(getOrInit(getOrInit(this.panes, def.name, () => new Map()), pane, () => new Map()), closed, () => new Map());
+    const byKey = inner(inner(inner(this.panes, def.name), pane), closed);
     const key = v.keyOf(e);
     let acc = byKey.get(key);
-    if (!acc) byKey.set(key, (acc = { events: 0n, partials: v.aggregates.map((a) => emptyPartial(a.def)) }));
-    acc.events += 1n;
+    if (!acc) byKey.set(key, (acc = { events: 0, partials: v.aggregates.map((a) => emptyPartial(a.def)) }));
+    acc.events++;
     for (let i = 0; i < v.aggregates.length; i++) {
       const a = v.aggregates[i]!;
       const c = a.contribution(e);
@@ -291,11 +292,11 @@ class BatchPlan {
         for (const [closed, byKey] of byClosed) {
           for (const [key, acc] of byKey) {
             if (j < closed) {
-              this.incr(wk, FIELDS.late, acc.events);
+              this.incr(wk, FIELDS.late, BigInt(acc.events));
               if (def.latePolicy !== 'update') continue;
               this.set(wk, FIELDS.revised, '1');
             }
-            this.incr(wk, FIELDS.rows(key), acc.events);
+            this.incr(wk, FIELDS.rows(key), BigInt(acc.events));
             v.aggregates.forEach((a, i) => this.addPartial(wk, a.def, key, acc.partials[i]!));
           }
         }
@@ -375,27 +376,28 @@ class BatchPlan {
   }
 
   private incr(key: string, field: string, by: bigint): void {
-    const fields = getOrInit(this.increments, key, () => new Map());
+    const fields = inner(this.increments, key);
     fields.set(field, (fields.get(field) ?? 0n) + by);
   }
 
   private extreme(key: string, field: string, op: 'hmin' | 'hmax', value: number): void {
-    const fields = getOrInit(this.extremes, key, () => new Map());
+    const fields = inner(this.extremes, key);
     const cur = fields.get(field);
     if (!cur || (op === 'hmin' ? value < cur.value : value > cur.value)) fields.set(field, { op, value });
   }
 
   private set(key: string, field: string, value: string): void {
-    getOrInit(this.sets, key, () => new Map()).set(field, value);
+    inner(this.sets, key).set(field, value);
   }
 
   private index(key: string, member: string, score: number): void {
-    getOrInit(this.indexAdds, key, () => new Map()).set(member, score);
+    inner(this.indexAdds, key).set(member, score);
   }
 }
 
-function getOrInit<K, V>(m: Map<K, V>, key: K, init: () => V): V {
+/** The map under `key`, made empty on first use (no closure per call: this runs per event and view). */
+function inner<K, K2, V>(m: Map<K, Map<K2, V>>, key: K): Map<K2, V> {
   let value = m.get(key);
-  if (value === undefined) m.set(key, (value = init()));
+  if (value === undefined) m.set(key, (value = new Map()));
   return value;
 }

@@ -10,6 +10,11 @@ export type Partial = bigint | number | null | Set<string>;
 
 export interface CompiledAggregate {
   def: Aggregate;
+  /**
+   * What the aggregate computes, whatever its name: views that share their sessions keep one
+   * partial per signature in them (`session-groups.ts`).
+   */
+  signature: string;
   /** The event's contribution, or undefined when the aggregate's `where` excludes it. */
   contribution(e: Event): Partial | undefined;
 }
@@ -32,12 +37,16 @@ export function compileView(def: ViewDefinition): CompiledView {
     accepts: (e) => types.has(e.type) && matchesFilter(def.input.filter, asRow(e)),
     // A key column is a string the definition guarantees present (validated with a not_null filter).
     keyOf: key ? (e) => String(asRow(e)[key]) : () => '',
-    aggregates: def.aggregates.map((a) => ({ def: a, contribution: contributionOf(a) })),
+    aggregates: def.aggregates.map((a) => ({ def: a, signature: signatureOf(a), contribution: contributionOf(a) })),
   };
 }
 
 function asRow(e: Event): Row {
   return e as unknown as Row;
+}
+
+function signatureOf(a: Aggregate): string {
+  return `${a.fn}(${a.column ?? ''})${a.where?.length ? JSON.stringify(a.where) : ''}`;
 }
 
 function contributionOf(a: Aggregate): (e: Event) => Partial | undefined {

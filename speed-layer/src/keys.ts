@@ -17,10 +17,10 @@ export const KEYS = {
   window: (view: string, start: number) => `v:${view}:w:${start}`,
   /** Sorted set of the view's window starts, scored by window end: range reads and eviction. */
   windows: (view: string) => `v:${view}:idx`,
-  /** Hash: the view's sessions per key, JSON. */
-  sessions: (view: string) => `v:${view}:s`,
-  /** Sorted set of keys with sessions, scored by when their newest session may be evicted. */
-  sessionIndex: (view: string) => `v:${view}:sidx`,
+  /** Hash: the sessions per key of one session state (views that share their sessions, session-groups.ts), JSON. */
+  sessions: (state: string) => `s:${state}`,
+  /** Sorted set of a session state's keys, scored by when their newest session may be evicted. */
+  sessionIndex: (state: string) => `s:${state}:idx`,
 } as const;
 
 /** Window hash fields. */

@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { MemoryStateStore, findView, parseView, workloadViewInputs, type Event, type ViewDefinition } from '@lambda/shared';
 import { compileView } from './compile.ts';
 import { Processor, type InputRecord, type LateEvent } from './processor.ts';
+import { KEYS } from './keys.ts';
 import { readLateCounts, readSpeedView, readSpeedViewDetailed } from './reader.ts';
+import { sessionStateOf } from './session-groups.ts';
 import { layerWatermark } from './watermark.ts';
 
 const MINUTE = 60_000;
@@ -118,4 +120,40 @@ test('duplicates count once within the horizon, across batches', async () => {
   const b = await p.process(0, records([e], 2), { evictBefore: -Infinity });
   assert.deepEqual([a.events, a.duplicates, b.events, b.duplicates], [1, 1, 0, 1]);
   assert.equal((await readSpeedView(store, view))[0]?.revenue_cents, 5n);
+});
+
+test('session views with the same sessions and lateness keep one session state; each reads its own aggregates from it', async () => {
+  const store = await MemoryStateStore.open({ dir: null });
+  const sessions = findView('sessions');
+  const browsing = parseView({
+    ...workloadViewInputs().find((v) => v.name === 'sessions')!,
+    name: 'browsing',
+    aggregates: [
+      { name: 'n', fn: 'count' },
+      { name: 'products', fn: 'count_distinct', column: 'product_id' },
+    ],
+  });
+  const longGap = parseView({ ...workloadViewInputs().find((v) => v.name === 'sessions')!, name: 'long_gap', window: { kind: 'session', gapMs: 30 * MINUTE } });
+  const dropping = parseView({ ...workloadViewInputs().find((v) => v.name === 'sessions')!, name: 'dropping', latePolicy: 'drop' });
+  const views = [findView('active_users'), sessions, browsing, longGap, dropping];
+  const state = (v: ViewDefinition) => sessionStateOf(v)!;
+  assert.equal(state(browsing), state(sessions));
+  assert.equal(state(findView('active_users')), state(sessions));
+  assert.notEqual(state(longGap), state(sessions), 'another gap: other sessions');
+  assert.notEqual(state(dropping), state(sessions), 'another late policy: other events in the sessions');
+
+  const view = (t: number, product: string) => ({ event_id: `e${seq++}`, type: 'page_view', event_time: t, user_id: 'u1', product_id: product }) as Event;
+  const p = new Processor(store, { views: views.map(compileView), dedupeHorizonMs: Infinity });
+  await p.process(0, records([view(T0, 'p1'), view(T0 + MINUTE, 'p1'), view(T0 + 12 * MINUTE, 'p2')]), { evictBefore: -Infinity });
+
+  const stored = await store.hgetall(0, KEYS.sessions(state(sessions)));
+  const lists = JSON.parse(stored.u1!) as { a: Record<string, unknown> }[];
+  assert.equal(lists.length, 2, 'two sessions of u1 (a 11-minute gap)');
+  assert.equal(Object.keys(lists[0]!.a).length, 2, "one partial per distinct aggregate: `events` and `n` count the same");
+  const rows = (v: ViewDefinition, column: string) => readSpeedView(store, v).then((rs) => rs.map((r) => [Number(r.window_start) - T0, r[column]]));
+  assert.deepEqual(await rows(sessions, 'events'), [[0, 2n], [12 * MINUTE, 1n]]);
+  assert.deepEqual(await rows(browsing, 'n'), [[0, 2n], [12 * MINUTE, 1n]]);
+  assert.deepEqual(await rows(browsing, 'products'), [[0, 1n], [12 * MINUTE, 1n]]);
+  assert.deepEqual(await rows(longGap, 'events'), [[0, 3n]]);
+  assert.deepEqual(await rows(dropping, 'events'), [[0, 2n], [12 * MINUTE, 1n]]);
 });

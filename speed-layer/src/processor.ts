@@ -1,6 +1,7 @@
 import { paneStart, slideOf, type Aggregate, type Event, type FixedWindow, type StateOp, type StateStore, type ViewDefinition } from '@lambda/shared';
 import { emptyPartial, mergePartial, type CompiledView, type Partial } from './compile.ts';
 import { FIELDS, KEYS, META } from './keys.ts';
+import { sessionGroups, type SessionGroup } from './session-groups.ts';
 import { addToSessions, coveredWindows, decodeSessions, encodeSessions, sessionSpan, type Session } from './sessions.ts';
 
 /**
@@ -63,14 +64,23 @@ export interface BatchContext {
 
 export class OffsetGapError extends Error {}
 
+/** The views as a batch works through them: fixed-window views one by one, session views by shared state. */
+interface ViewLayout {
+  views: CompiledView[];
+  fixed: CompiledView[];
+  groups: SessionGroup[];
+}
+
 export class Processor {
   private readonly now: () => number;
+  private readonly layout: ViewLayout;
 
   constructor(
     private readonly store: StateStore,
     private readonly opts: ProcessorOptions,
   ) {
     this.now = opts.now ?? Date.now;
+    this.layout = { views: opts.views, fixed: opts.views.filter((v) => v.def.window.kind !== 'session'), groups: sessionGroups(opts.views) };
   }
 
   async process(partition: number, records: InputRecord[], ctx: BatchContext): Promise<BatchOutcome> {
@@ -102,7 +112,7 @@ export class Processor {
     if (stored !== null && todo[0]!.offset > stored) {
       throw new OffsetGapError(`partition ${partition}: the store is at offset ${stored} but the batch starts at ${todo[0]!.offset}`);
     }
-    const batch = new BatchPlan(this.store, partition, this.opts, ctx, this.now());
+    const batch = new BatchPlan(this.store, partition, this.opts.dedupeHorizonMs, this.layout, ctx, this.now());
     await batch.load(todo);
     batch.run(todo, outcome);
     const ops = batch.ops();
@@ -143,7 +153,8 @@ class BatchPlan {
   constructor(
     private readonly store: StateStore,
     private readonly partition: number,
-    private readonly opts: ProcessorOptions,
+    private readonly dedupeHorizonMs: number,
+    private readonly layout: ViewLayout,
     private readonly ctx: BatchContext,
     private readonly nowMs: number,
   ) {}
@@ -152,22 +163,22 @@ class BatchPlan {
     const p = this.partition;
     const events = records.flatMap((r) => (r.event ? [r.event] : []));
     const ids = [...new Set(events.map((e) => e.event_id))];
-    const sessionViews = this.opts.views.filter((v) => v.def.window.kind === 'session');
+    const { views, groups } = this.layout;
     const cutoff = this.ctx.evictBefore;
     const [[max], scores, sessionLists, windowEvictions, sessionEvictions] = await Promise.all([
       this.store.hmget(p, KEYS.meta, [META.maxTime]),
       this.store.zscores(p, KEYS.seen, ids),
       Promise.all(
-        sessionViews.map(async (v) => {
-          const keys = [...new Set(events.filter((e) => v.accepts(e)).map((e) => v.keyOf(e)))];
-          return { v, keys, texts: await this.store.hmget(p, KEYS.sessions(v.def.name), keys) };
+        groups.map(async (g) => {
+          const keys = [...new Set(events.filter((e) => g.lead.accepts(e)).map((e) => g.lead.keyOf(e)))];
+          return { g, keys, texts: await this.store.hmget(p, KEYS.sessions(g.state), keys) };
         }),
       ),
       Number.isFinite(cutoff)
-        ? Promise.all(this.opts.views.map(async (v) => ({ v, windows: await this.store.zrangeByScore(p, KEYS.windows(v.def.name), -Infinity, cutoff) })))
+        ? Promise.all(views.map(async (v) => ({ v, windows: await this.store.zrangeByScore(p, KEYS.windows(v.def.name), -Infinity, cutoff) })))
         : [],
       Number.isFinite(cutoff)
-        ? Promise.all(sessionViews.map(async (v) => ({ v, keys: await this.store.zrangeByScore(p, KEYS.sessionIndex(v.def.name), -Infinity, cutoff) })))
+        ? Promise.all(groups.map(async (g) => ({ g, keys: await this.store.zrangeByScore(p, KEYS.sessionIndex(g.state), -Infinity, cutoff) })))
         : [],
     ]);
     this.maxTime = max === null || max === undefined ? null : Number(max);
@@ -178,21 +189,19 @@ class BatchPlan {
         this.evictions.push({ op: 'del', key: KEYS.window(v.def.name, Number(w.member)) }, { op: 'zrem', key: KEYS.windows(v.def.name), member: w.member });
       }
     }
-    for (const { v, keys } of sessionEvictions) {
-      const name = v.def.name;
-      this.evictedKeys.set(name, new Set(keys.map((k) => k.member)));
-      for (const k of keys) this.evictions.push({ op: 'hdel', key: KEYS.sessions(name), field: k.member }, { op: 'zrem', key: KEYS.sessionIndex(name), member: k.member });
+    for (const { g, keys } of sessionEvictions) {
+      this.evictedKeys.set(g.state, new Set(keys.map((k) => k.member)));
+      for (const k of keys) this.evictions.push({ op: 'hdel', key: KEYS.sessions(g.state), field: k.member }, { op: 'zrem', key: KEYS.sessionIndex(g.state), member: k.member });
     }
-    for (const { v, keys, texts } of sessionLists) {
+    for (const { g, keys, texts } of sessionLists) {
       const byKey = new Map<string, SessionState>();
-      const evicted = this.evictedKeys.get(v.def.name);
-      const aggs = v.aggregates.map((a) => a.def);
+      const evicted = this.evictedKeys.get(g.state);
       keys.forEach((k, i) => {
         // Sessions past retention are dropped as the key is touched, so a busy key's list stays short.
-        const original = evicted?.has(k) ? [] : decodeSessions(texts[i] ?? null, aggs).filter((s) => this.retainedUntil(v, s) > cutoff);
+        const original = evicted?.has(k) ? [] : decodeSessions(texts[i] ?? null, g.aggregates).filter((s) => retainedUntil(g, s) > cutoff);
         byKey.set(k, { original, list: original });
       });
-      this.sessions.set(v.def.name, byKey);
+      this.sessions.set(g.state, byKey);
     }
   }
 
@@ -210,14 +219,16 @@ class BatchPlan {
       this.seen.add(e.event_id);
       this.newSeen.set(e.event_id, e.event_time);
       outcome.events++;
-      for (const v of this.opts.views) {
+      for (const v of this.layout.fixed) {
         if (!v.accepts(e)) continue;
-        const eventTime = v.def.timeDomain === 'event';
-        const t = eventTime ? e.event_time : this.nowMs;
-        // Before any event, nothing is late; processing time is never late.
-        const watermark = eventTime && this.maxTime !== null ? this.maxTime - v.def.watermarkLagMs : -Infinity;
-        const late = v.def.window.kind === 'session' ? this.session(v, e, t, watermark) : this.fixed(v, e, t, watermark);
-        if (late) this.late(v, r, e, watermark);
+        const watermark = this.watermark(v.def);
+        if (this.fixed(v, e, this.timeOf(v.def, e), watermark)) this.late(v, r, e, watermark);
+      }
+      for (const g of this.layout.groups) {
+        if (!g.lead.accepts(e)) continue;
+        const watermark = this.watermark(g.lead.def);
+        // The members take the same events into the same sessions: each counts the event late.
+        if (this.session(g, e, this.timeOf(g.lead.def, e), watermark)) for (const v of g.views) this.late(v, r, e, watermark);
       }
       this.maxTime = this.maxTime === null ? e.event_time : Math.max(this.maxTime, e.event_time);
     }
@@ -225,18 +236,26 @@ class BatchPlan {
     for (const [view, byPolicy] of this.lateCounts) for (const n of byPolicy.values()) outcome.late.set(view, (outcome.late.get(view) ?? 0) + n);
   }
 
+  /** Processing-time views place an event at the processing clock. */
+  private timeOf(def: ViewDefinition, e: Event): number {
+    return def.timeDomain === 'event' ? e.event_time : this.nowMs;
+  }
+
+  /** The partition's watermark for the view: before any event nothing is late, and processing time is never late. */
+  private watermark(def: ViewDefinition): number {
+    return def.timeDomain === 'event' && this.maxTime !== null ? this.maxTime - def.watermarkLagMs : -Infinity;
+  }
+
   ops(): StateOp[] {
     const ops: StateOp[] = [...this.evictions];
-    for (const v of this.opts.views) {
-      if (v.def.window.kind === 'session') this.flushSessions(v);
-      else this.flushPanes(v);
-    }
+    for (const v of this.layout.fixed) this.flushPanes(v);
+    for (const g of this.layout.groups) this.flushSessions(g);
     for (const [key, fields] of this.increments) for (const [field, by] of fields) ops.push({ op: 'hincrby', key, field, by });
     for (const [key, fields] of this.extremes) for (const [field, x] of fields) ops.push({ op: x.op, key, field, value: x.value });
     for (const [key, fields] of this.sets) for (const [field, value] of fields) ops.push({ op: 'hset', key, field, value });
     for (const [key, members] of this.indexAdds) for (const [member, score] of members) ops.push({ op: 'zadd', key, member, score });
     for (const [id, t] of this.newSeen) ops.push({ op: 'zadd', key: KEYS.seen, member: id, score: t });
-    const horizon = this.opts.dedupeHorizonMs;
+    const horizon = this.dedupeHorizonMs;
     if (this.maxTime !== null && Number.isFinite(horizon) && this.pruneStep(this.maxTime) !== this.pruneStep(this.startMaxTime)) {
       ops.push({ op: 'zremBelow', key: KEYS.seen, below: this.maxTime - horizon });
     }
@@ -248,8 +267,8 @@ class BatchPlan {
   /** The seen-set is pruned when the horizon's edge crosses a step: often enough, and deterministic. */
   private pruneStep(maxTime: number | null): number | null {
     if (maxTime === null) return null;
-    const step = Math.max(1_000, Math.floor(this.opts.dedupeHorizonMs / 16));
-    return Math.floor((maxTime - this.opts.dedupeHorizonMs) / step);
+    const step = Math.max(1_000, Math.floor(this.dedupeHorizonMs / 16));
+    return Math.floor((maxTime - this.dedupeHorizonMs) / step);
   }
 
   /**
@@ -321,49 +340,40 @@ class BatchPlan {
     }
   }
 
-  private session(v: CompiledView, e: Event, t: number, watermark: number): boolean {
-    const def = v.def;
-    const gap = (def.window as { gapMs: number }).gapMs;
-    const state = this.sessions.get(def.name)!.get(v.keyOf(e))!;
-    const span = sessionSpan(state.list, t, gap);
-    const closed = watermark >= span.last + gap + def.allowedLatenessMs;
+  private session(g: SessionGroup, e: Event, t: number, watermark: number): boolean {
+    const def = g.lead.def;
+    const state = this.sessions.get(g.state)!.get(g.lead.keyOf(e))!;
+    const span = sessionSpan(state.list, t, g.gapMs);
+    const closed = watermark >= span.last + g.gapMs + def.allowedLatenessMs;
     if (closed && def.latePolicy !== 'update') return true;
     // The loaded sessions stay as they were, for flushSessions to diff against.
     if (state.list === state.original) state.list = state.original.map((s) => ({ ...s, aggs: [...s.aggs] }));
-    const contribution: Partial[] = v.aggregates.map((a) => a.contribution(e) ?? emptyPartial(a.def));
-    addToSessions(state.list, span, contribution, def.aggregates, closed);
+    const contribution: Partial[] = g.aggregates.map((a) => a.contribution(e) ?? emptyPartial(a.def));
+    addToSessions(state.list, span, contribution, g.aggregateDefs, closed);
     return closed;
   }
 
-  private flushSessions(v: CompiledView): void {
-    const def = v.def;
-    const name = def.name;
-    const gap = (def.window as { gapMs: number }).gapMs;
-    const aggs = v.aggregates.map((a) => a.def);
-    for (const [key, state] of this.sessions.get(name) ?? []) {
+  private flushSessions(g: SessionGroup): void {
+    for (const [key, state] of this.sessions.get(g.state) ?? []) {
       if (state.list === state.original) continue;
-      this.set(KEYS.sessions(name), key, encodeSessions(state.list, aggs));
-      this.index(KEYS.sessionIndex(name), key, Math.max(...state.list.map((s) => this.retainedUntil(v, s))));
-      if (def.output.kind !== 'open_sessions') continue;
-      // A key counts once per window however many of its sessions overlap it: diff the covered sets.
-      const size = def.output.sizeMs;
-      const before = coveredWindows(state.original, gap, size);
-      const after = coveredWindows(state.list, gap, size);
-      for (const start of after) {
-        if (before.has(start) || start + size <= this.ctx.evictBefore) continue;
-        this.incr(KEYS.window(name, start), FIELDS.open, 1n);
-        this.index(KEYS.windows(name), String(start), start + size);
-      }
-      for (const start of before) {
-        if (!after.has(start) && start + size > this.ctx.evictBefore) this.incr(KEYS.window(name, start), FIELDS.open, -1n);
-      }
+      this.set(KEYS.sessions(g.state), key, encodeSessions(state.list, g.aggregates));
+      this.index(KEYS.sessionIndex(g.state), key, Math.max(...state.list.map((s) => retainedUntil(g, s))));
+      for (const v of g.views) if (v.def.output.kind === 'open_sessions') this.countOpen(v.def.name, v.def.output.sizeMs, g.gapMs, state);
     }
   }
 
-  /** When a session stops mattering: its end, or for open_sessions the end of the last window it overlaps. */
-  private retainedUntil(v: CompiledView, s: Session): number {
-    const end = s.last + (v.def.window as { gapMs: number }).gapMs;
-    return v.def.output.kind === 'open_sessions' ? end + v.def.output.sizeMs : end;
+  /** A key counts once per window however many of its sessions overlap it: diff the covered sets. */
+  private countOpen(view: string, size: number, gap: number, state: SessionState): void {
+    const before = coveredWindows(state.original, gap, size);
+    const after = coveredWindows(state.list, gap, size);
+    for (const start of after) {
+      if (before.has(start) || start + size <= this.ctx.evictBefore) continue;
+      this.incr(KEYS.window(view, start), FIELDS.open, 1n);
+      this.index(KEYS.windows(view), String(start), start + size);
+    }
+    for (const start of before) {
+      if (!after.has(start) && start + size > this.ctx.evictBefore) this.incr(KEYS.window(view, start), FIELDS.open, -1n);
+    }
   }
 
   private late(v: CompiledView, r: InputRecord, e: Event, watermark: number): void {
@@ -393,6 +403,11 @@ class BatchPlan {
   private index(key: string, member: string, score: number): void {
     inner(this.indexAdds, key).set(member, score);
   }
+}
+
+/** When a session stops mattering: its end, or for an open_sessions member the end of the last window it overlaps. */
+function retainedUntil(g: SessionGroup, s: Session): number {
+  return s.last + g.gapMs + g.retainMs;
 }
 
 /** The map under `key`, made empty on first use (no closure per call: this runs per event and view). */

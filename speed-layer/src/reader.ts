@@ -1,6 +1,7 @@
 import { withinRange, type Aggregate, type StateStore, type TimeRange, type ViewDefinition, type ViewRow } from '@lambda/shared';
 import { compileView, decodePartial, emptyPartial, finalValue, mergePartial, type CompiledView, type Partial } from './compile.ts';
 import { FIELDS, KEYS, SEP } from './keys.ts';
+import { sessionStateOf } from './session-groups.ts';
 import { coveredWindows, decodeSessions, mergeSessionLists, type Session } from './sessions.ts';
 
 /**
@@ -148,14 +149,15 @@ async function readSessions(store: StateStore, v: CompiledView, partitions: numb
   const aggs = v.aggregates.map((a) => a.def);
   // open_sessions keyed by the log's key: the per-partition window counts are complete, just add.
   if (def.output.kind === 'open_sessions' && v.keyedByPartitionKey) return readFixed(store, v, partitions, opts);
+  const state = KEYS.sessions(sessionStateOf(def)!);
   const perKey = new Map<string, Session[][]>();
   await Promise.all(
     partitions.map(async (p) => {
-      const all = opts.key !== undefined ? { [opts.key]: (await store.hmget(p, KEYS.sessions(def.name), [opts.key]))[0] ?? '' } : await store.hgetall(p, KEYS.sessions(def.name));
+      const all = opts.key !== undefined ? { [opts.key]: (await store.hmget(p, state, [opts.key]))[0] ?? '' } : await store.hgetall(p, state);
       for (const [key, text] of Object.entries(all)) {
         if (!text) continue;
         const lists = perKey.get(key) ?? [];
-        lists.push(decodeSessions(text, aggs));
+        lists.push(decodeSessions(text, v.aggregates));
         perKey.set(key, lists);
       }
     }),

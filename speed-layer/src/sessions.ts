@@ -1,5 +1,5 @@
 import { sessionBounds, startsNewSession, windowsOverlapping, type Aggregate } from '@lambda/shared';
-import { decodePartial, encodePartial, mergePartial, type Partial } from './compile.ts';
+import { decodePartial, emptyPartial, encodePartial, mergePartial, type CompiledAggregate, type Partial } from './compile.ts';
 
 /**
  * Session state of one key: its sessions, disjoint and ordered by first event time, each with its
@@ -96,16 +96,27 @@ export function coveredWindows(list: Session[], gapMs: number, sizeMs: number): 
   return out;
 }
 
-export function encodeSessions(list: Session[], aggregates: Aggregate[]): string {
-  return JSON.stringify(list.map((s) => ({ f: s.first, l: s.last, a: s.aggs.map((p, i) => encodePartial(aggregates[i]!, p)), ...(s.revised && { r: 1 }) })));
+/** A session's partials travel keyed by aggregate signature (see session-groups.ts). */
+export function encodeSessions(list: Session[], aggregates: CompiledAggregate[]): string {
+  return JSON.stringify(
+    list.map((s) => {
+      const a: Record<string, unknown> = {};
+      for (let i = 0; i < aggregates.length; i++) a[aggregates[i]!.signature] = encodePartial(aggregates[i]!.def, s.aggs[i]!);
+      return s.revised ? { f: s.first, l: s.last, a, r: 1 } : { f: s.first, l: s.last, a };
+    }),
+  );
 }
 
-export function decodeSessions(text: string | null, aggregates: Aggregate[]): Session[] {
+/** The sessions with the partials of `aggregates`: a signature the state does not hold is empty. */
+export function decodeSessions(text: string | null, aggregates: CompiledAggregate[]): Session[] {
   if (!text) return [];
-  return (JSON.parse(text) as { f: number; l: number; a: unknown[]; r?: 1 }[]).map((s) => ({
+  return (JSON.parse(text) as { f: number; l: number; a: Record<string, unknown>; r?: 1 }[]).map((s) => ({
     first: s.f,
     last: s.l,
-    aggs: s.a.map((p, i) => decodePartial(aggregates[i]!, p)),
+    aggs: aggregates.map((a) => {
+      const raw = s.a[a.signature];
+      return raw === undefined ? emptyPartial(a.def) : decodePartial(a.def, raw);
+    }),
     revised: s.r === 1,
   }));
 }

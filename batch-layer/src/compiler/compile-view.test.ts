@@ -2,8 +2,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { DEFAULT_WORKLOAD_SETTINGS, parseView, viewColumns, workloadViews, findView, type ViewDefinition, type WorkloadViewSettings } from '@lambda/shared/views/index';
-import { compileView, runEventsSql, sessionEventsSql, sessionSpecOf } from './compile-view.ts';
+import { DEFAULT_WORKLOAD_SETTINGS, parseView, viewColumns, workloadViews, findView, sessionSpecOf, type ViewDefinition, type WorkloadViewSettings } from '@lambda/shared/views/index';
+import { compileView, runEventsSql, sessionEventsSql } from './compile-view.ts';
 import {
   GAP,
   MINUTE,

@@ -1,6 +1,7 @@
 import {
   COLUMN_KINDS,
   inputRange,
+  sessionSpecOf,
   slideOf,
   type Aggregate,
   type FixedWindow,
@@ -92,15 +93,6 @@ function viewEventsSql(view: ViewDefinition, options: CompileOptions, range: Tim
     ? `SELECT ${[...columnsRead(view)].map(ident).join(', ')} FROM ${options.source}
     WHERE ${typeIn(view.input.types)}${timeBounds(input, String)} AND ${where(view.input.filter)}`
     : dedupedEventsSql(options.source, columnsRead(view), view.input.types, input, where(view.input.filter));
-}
-
-/**
- * Session views with the same input, key and gap have the same sessions (`active_users` and
- * `sessions` do): this names that sameness, null for other windows.
- */
-export function sessionSpecOf(view: ViewDefinition): string | null {
-  if (view.window.kind !== 'session') return null;
-  return JSON.stringify([[...view.input.types].sort(), view.input.filter, view.key, view.window.gapMs]);
 }
 
 /**

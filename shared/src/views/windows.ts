@@ -10,6 +10,8 @@
  *   (a gap of exactly G does not); a session spans `[first, last + G)`.
  */
 
+import type { ViewDefinition } from './definition.ts';
+
 export interface TumblingWindow {
   kind: 'tumbling';
   sizeMs: number;
@@ -93,4 +95,14 @@ export function inputRange(w: WindowSpec, range: TimeRange): TimeRange {
     ...(range.from !== undefined && { from: range.from - w.gapMs }),
     ...(range.to !== undefined && { to: range.to + 1 }),
   };
+}
+
+/**
+ * Session views with the same input, key and gap have the same sessions (`active_users` and
+ * `sessions` do): this names that sameness, null for other windows. The batch layer sessionizes
+ * once per spec; the speed layer keeps one session state per spec and lateness (see its README).
+ */
+export function sessionSpecOf(view: ViewDefinition): string | null {
+  if (view.window.kind !== 'session') return null;
+  return JSON.stringify([[...view.input.types].sort(), view.input.filter, view.key, view.window.gapMs]);
 }

@@ -1,4 +1,5 @@
 import { matchesFilter, type Aggregate, type Event, type Row, type ViewDefinition } from '@lambda/shared';
+import { sessionStateOf } from './session-groups.ts';
 
 /**
  * A view definition compiled to what the speed layer needs per event: does it belong to the view,
@@ -23,6 +24,8 @@ export interface CompiledView {
   def: ViewDefinition;
   /** The log's key is user_id, so a user's events share a partition: per-partition state is complete per user. */
   keyedByPartitionKey: boolean;
+  /** A session view's shared session state (`session-groups.ts`); null for fixed windows. */
+  sessionState: string | null;
   accepts(e: Event): boolean;
   keyOf(e: Event): string;
   aggregates: CompiledAggregate[];
@@ -34,6 +37,7 @@ export function compileView(def: ViewDefinition): CompiledView {
   return {
     def,
     keyedByPartitionKey: key === 'user_id',
+    sessionState: sessionStateOf(def),
     accepts: (e) => types.has(e.type) && matchesFilter(def.input.filter, asRow(e)),
     // A key column is a string the definition guarantees present (validated with a not_null filter).
     keyOf: key ? (e) => String(asRow(e)[key]) : () => '',

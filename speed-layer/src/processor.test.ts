@@ -125,16 +125,17 @@ test('duplicates count once within the horizon, across batches', async () => {
 test('session views with the same sessions and lateness keep one session state; each reads its own aggregates from it', async () => {
   const store = await MemoryStateStore.open({ dir: null });
   const sessions = findView('sessions');
+  const sessionsInput = workloadViewInputs().find((v) => v.name === 'sessions')!;
   const browsing = parseView({
-    ...workloadViewInputs().find((v) => v.name === 'sessions')!,
+    ...sessionsInput,
     name: 'browsing',
     aggregates: [
       { name: 'n', fn: 'count' },
       { name: 'products', fn: 'count_distinct', column: 'product_id' },
     ],
   });
-  const longGap = parseView({ ...workloadViewInputs().find((v) => v.name === 'sessions')!, name: 'long_gap', window: { kind: 'session', gapMs: 30 * MINUTE } });
-  const dropping = parseView({ ...workloadViewInputs().find((v) => v.name === 'sessions')!, name: 'dropping', latePolicy: 'drop' });
+  const longGap = parseView({ ...sessionsInput, name: 'long_gap', window: { kind: 'session', gapMs: 30 * MINUTE } });
+  const dropping = parseView({ ...sessionsInput, name: 'dropping', latePolicy: 'drop' });
   const views = [findView('active_users'), sessions, browsing, longGap, dropping];
   const state = (v: ViewDefinition) => sessionStateOf(v)!;
   assert.equal(state(browsing), state(sessions));

@@ -66,7 +66,8 @@ export class OffsetGapError extends Error {}
 
 /** The views as a batch works through them: fixed-window views one by one, session views by shared state. */
 interface ViewLayout {
-  views: CompiledView[];
+  /** The views that keep window hashes (fixed windows, open_sessions counts): the ones with windows to evict. */
+  windowed: CompiledView[];
   fixed: CompiledView[];
   groups: SessionGroup[];
 }
@@ -80,7 +81,9 @@ export class Processor {
     private readonly opts: ProcessorOptions,
   ) {
     this.now = opts.now ?? Date.now;
-    this.layout = { views: opts.views, fixed: opts.views.filter((v) => v.def.window.kind !== 'session'), groups: sessionGroups(opts.views) };
+    const fixed = opts.views.filter((v) => v.def.window.kind !== 'session');
+    const windowed = opts.views.filter((v) => v.def.window.kind !== 'session' || v.def.output.kind === 'open_sessions');
+    this.layout = { windowed, fixed, groups: sessionGroups(opts.views) };
   }
 
   async process(partition: number, records: InputRecord[], ctx: BatchContext): Promise<BatchOutcome> {
@@ -163,7 +166,7 @@ class BatchPlan {
     const p = this.partition;
     const events = records.flatMap((r) => (r.event ? [r.event] : []));
     const ids = [...new Set(events.map((e) => e.event_id))];
-    const { views, groups } = this.layout;
+    const { windowed, groups } = this.layout;
     const cutoff = this.ctx.evictBefore;
     const [[max], scores, sessionLists, windowEvictions, sessionEvictions] = await Promise.all([
       this.store.hmget(p, KEYS.meta, [META.maxTime]),
@@ -175,7 +178,7 @@ class BatchPlan {
         }),
       ),
       Number.isFinite(cutoff)
-        ? Promise.all(views.map(async (v) => ({ v, windows: await this.store.zrangeByScore(p, KEYS.windows(v.def.name), -Infinity, cutoff) })))
+        ? Promise.all(windowed.map(async (v) => ({ v, windows: await this.store.zrangeByScore(p, KEYS.windows(v.def.name), -Infinity, cutoff) })))
         : [],
       Number.isFinite(cutoff)
         ? Promise.all(groups.map(async (g) => ({ g, keys: await this.store.zrangeByScore(p, KEYS.sessionIndex(g.state), -Infinity, cutoff) })))

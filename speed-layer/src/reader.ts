@@ -1,7 +1,6 @@
 import { withinRange, type Aggregate, type StateStore, type TimeRange, type ViewDefinition, type ViewRow } from '@lambda/shared';
 import { compileView, decodePartial, emptyPartial, finalValue, mergePartial, type CompiledView, type Partial } from './compile.ts';
 import { FIELDS, KEYS, SEP } from './keys.ts';
-import { sessionStateOf } from './session-groups.ts';
 import { coveredWindows, decodeSessions, mergeSessionLists, type Session } from './sessions.ts';
 
 /**
@@ -149,7 +148,7 @@ async function readSessions(store: StateStore, v: CompiledView, partitions: numb
   const aggs = v.aggregates.map((a) => a.def);
   // open_sessions keyed by the log's key: the per-partition window counts are complete, just add.
   if (def.output.kind === 'open_sessions' && v.keyedByPartitionKey) return readFixed(store, v, partitions, opts);
-  const state = KEYS.sessions(sessionStateOf(def)!);
+  const state = KEYS.sessions(v.sessionState!);
   const perKey = new Map<string, Session[][]>();
   await Promise.all(
     partitions.map(async (p) => {

@@ -21,6 +21,7 @@ export interface SessionGroup {
   lead: CompiledView;
   /** Every member's aggregates, one per signature: a session's partials, in this order. */
   aggregates: CompiledAggregate[];
+  /** Their definitions, as session merging takes them, kept so that no event maps them again. */
   aggregateDefs: Aggregate[];
   gapMs: number;
   /** How long after its end a session still matters: an open_sessions member counts it in one more output window. */
@@ -39,7 +40,7 @@ export function sessionStateOf(def: ViewDefinition): string | null {
 export function sessionGroups(views: readonly CompiledView[]): SessionGroup[] {
   const groups = new Map<string, SessionGroup>();
   for (const v of views) {
-    const state = sessionStateOf(v.def);
+    const state = v.sessionState;
     if (state === null) continue;
     let g = groups.get(state);
     if (!g) {

@@ -122,3 +122,22 @@ test('embedded: after kill -9 of a producing process, every acknowledged record 
   for (let i = 0; i < acked; i++) assert.ok(present.has(i), `acknowledged record ${i} present`);
   assert.ok((await readdir(path.join(dir, 'events'))).includes('topic.json'));
 });
+
+test('embedded: a writer whose lock was lost (its lock directory removed) stops producing and still closes', async (t) => {
+  const dir = await tempDir(t);
+  const log = await EmbeddedLog.open(dir);
+  await log.produce('events', [{ key: 'k', value: 'before' }]);
+  await rm(path.join(dir, '@writer.lock'), { recursive: true, force: true });
+  // The lock's holder refreshes it every 1.5 s, and finds it gone.
+  const deadline = Date.now() + 10_000;
+  let produced = true;
+  while (produced && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    produced = await log.produce('events', [{ key: 'k', value: 'after' }]).then(
+      () => true,
+      () => false,
+    );
+  }
+  assert.equal(produced, false, 'producing stops once the lock is lost');
+  await log.close();
+});

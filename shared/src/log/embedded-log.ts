@@ -184,7 +184,8 @@ export class EmbeddedLog implements EventLog {
     const lock = this.writerLock;
     this.writerLock = null;
     const release = await lock?.catch(() => null);
-    await release?.();
+    // A lost lock was released by proper-lockfile itself: releasing it again throws.
+    if (!this.lockLost) await release?.();
   }
 
   // Used by EmbeddedConsumer.

@@ -31,7 +31,7 @@ export function registerSpeed(program: Command): void {
     )
     .option('--once', 'process the log up to its current end, commit and exit')
     .option('--batch-records <n>', 'records per processed batch (at most)', positiveInt, DEFAULT_MAX_BATCH_RECORDS)
-    .option('--dedupe-horizon <ms>', 'how long, in event time, an event_id is remembered for deduplication', positiveInt, DEFAULT_DEDUPE_HORIZON_MS)
+    .option('--dedupe-horizon <ms>', "how long, in the partition's event time, an event_id is at least remembered for deduplication (at most twice that)", positiveInt, DEFAULT_DEDUPE_HORIZON_MS)
     .option('--retention-margin <ms>', 'keep windows this long before the batch high-water mark (or the watermark)', nonNegativeInt, DEFAULT_RETENTION_MARGIN_MS)
     .option('--idle-timeout <ms>', 'a partition without records this long stops holding the watermark back', positiveInt, DEFAULT_IDLE_TIMEOUT_MS)
     .option('--checkpoint-interval <ms>', 'memory back end: checkpoint this often', positiveInt, DEFAULT_CHECKPOINT_INTERVAL_MS)

@@ -9,8 +9,8 @@ export const SEP = '\x1f';
 export const KEYS = {
   /** Hash: `max_time` (max event time seen in the partition), `updated_at` (wall clock of the last batch with records). */
   meta: 'meta',
-  /** Sorted set: event_id scored by event time, for deduplication over the horizon. */
-  seen: 'seen',
+  /** Set of the event_ids first seen in one generation of the partition's max event time (`floor(max_time / horizon)`): deduplication. */
+  seen: (generation: number) => `seen:${generation}`,
   /** Hash: late events of the view by policy (`drop`, `update`, `side-output`). */
   late: (view: string) => `v:${view}:late`,
   /** Hash per fixed (or open_sessions) window, by start. */

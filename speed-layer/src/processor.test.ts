@@ -122,6 +122,29 @@ test('duplicates count once within the horizon, across batches', async () => {
   assert.equal((await readSpeedView(store, view))[0]?.revenue_cents, 5n);
 });
 
+test('an id is remembered for at least one horizon of the partition clock, and its generation of the seen-set is then dropped whole', async () => {
+  const store = await MemoryStateStore.open({ dir: null });
+  const view = revenueView({ latePolicy: 'update' });
+  const horizon = 10 * MINUTE;
+  const p = new Processor(store, { views: [compileView(view)], dedupeHorizonMs: horizon });
+  let offset = 0;
+  const run = async (events: Event[]) => {
+    const out = await p.process(0, records(events, offset), { evictBefore: -Infinity });
+    offset += events.length;
+    return [out.events, out.duplicates];
+  };
+  // Seen a minute before the partition clock enters the next generation.
+  const g = Math.floor(T0 / horizon) + 1;
+  const first = purchase(g * horizon - MINUTE, 5);
+  assert.deepEqual(await run([first]), [1, 0]);
+  const next = purchase(g * horizon + 8 * MINUTE, 1);
+  assert.deepEqual(await run([next, first]), [1, 1], 'a copy 9 minutes later, the clock in the next generation');
+  assert.deepEqual(await run([purchase((g + 1) * horizon, 1)]), [1, 0]);
+  assert.deepEqual(await store.smismember(0, KEYS.seen(g - 1), [first.event_id]), [false], 'two generations on, the first is gone');
+  assert.deepEqual(await store.smismember(0, KEYS.seen(g), [next.event_id]), [true]);
+  assert.deepEqual(await run([first]), [1, 0], 'a copy more than a horizon later counts again');
+});
+
 test('session views with the same sessions and lateness keep one session state; each reads its own aggregates from it', async () => {
   const store = await MemoryStateStore.open({ dir: null });
   const sessions = findView('sessions');

@@ -140,7 +140,8 @@ class BatchPlan {
   readonly lateEvents: LateEvent[] = [];
   private maxTime: number | null = null;
   private seen = new Set<string>();
-  private readonly newSeen = new Map<string, number>();
+  /** The ids this batch saw first, by the seen-set generation they join. */
+  private readonly fresh = new Map<number, string[]>();
   private readonly sessions = new Map<string, Map<string, SessionState>>();
   private readonly evictions: StateOp[] = [];
   private readonly evictedKeys = new Map<string, Set<string>>();
@@ -165,12 +166,13 @@ class BatchPlan {
   async load(records: InputRecord[]): Promise<void> {
     const p = this.partition;
     const events = records.flatMap((r) => (r.event ? [r.event] : []));
-    const ids = [...new Set(events.map((e) => e.event_id))];
     const { windowed, groups } = this.layout;
     const cutoff = this.ctx.evictBefore;
-    const [[max], scores, sessionLists, windowEvictions, sessionEvictions] = await Promise.all([
-      this.store.hmget(p, KEYS.meta, [META.maxTime]),
-      this.store.zscores(p, KEYS.seen, ids),
+    const [max] = await this.store.hmget(p, KEYS.meta, [META.maxTime]);
+    this.maxTime = max === null || max === undefined ? null : Number(max);
+    this.startMaxTime = this.maxTime;
+    const [seen, sessionLists, windowEvictions, sessionEvictions] = await Promise.all([
+      this.loadSeen(events.map((e) => e.event_id)),
       Promise.all(
         groups.map(async (g) => {
           const keys = [...new Set(events.filter((e) => g.lead.accepts(e)).map((e) => g.lead.keyOf(e)))];
@@ -184,9 +186,7 @@ class BatchPlan {
         ? Promise.all(groups.map(async (g) => ({ g, keys: await this.store.zrangeByScore(p, KEYS.sessionIndex(g.state), -Infinity, cutoff) })))
         : [],
     ]);
-    this.maxTime = max === null || max === undefined ? null : Number(max);
-    this.startMaxTime = this.maxTime;
-    this.seen = new Set(ids.filter((_, i) => scores[i] !== null));
+    this.seen = seen;
     for (const { v, windows } of windowEvictions) {
       for (const w of windows) {
         this.evictions.push({ op: 'del', key: KEYS.window(v.def.name, Number(w.member)) }, { op: 'zrem', key: KEYS.windows(v.def.name), member: w.member });
@@ -220,7 +220,6 @@ class BatchPlan {
         continue;
       }
       this.seen.add(e.event_id);
-      this.newSeen.set(e.event_id, e.event_time);
       outcome.events++;
       for (const v of this.layout.fixed) {
         if (!v.accepts(e)) continue;
@@ -234,6 +233,7 @@ class BatchPlan {
         if (this.session(g, e, this.timeOf(g.lead.def, e), watermark)) for (const v of g.views) this.late(v, r, e, watermark);
       }
       this.maxTime = this.maxTime === null ? e.event_time : Math.max(this.maxTime, e.event_time);
+      this.remember(e.event_id, this.maxTime);
     }
     outcome.maxTime = this.maxTime;
     for (const [view, byPolicy] of this.lateCounts) for (const n of byPolicy.values()) outcome.late.set(view, (outcome.late.get(view) ?? 0) + n);
@@ -257,21 +257,48 @@ class BatchPlan {
     for (const [key, fields] of this.extremes) for (const [field, x] of fields) ops.push({ op: x.op, key, field, value: x.value });
     for (const [key, fields] of this.sets) for (const [field, value] of fields) ops.push({ op: 'hset', key, field, value });
     for (const [key, members] of this.indexAdds) for (const [member, score] of members) ops.push({ op: 'zadd', key, member, score });
-    for (const [id, t] of this.newSeen) ops.push({ op: 'zadd', key: KEYS.seen, member: id, score: t });
-    const horizon = this.dedupeHorizonMs;
-    if (this.maxTime !== null && Number.isFinite(horizon) && this.pruneStep(this.maxTime) !== this.pruneStep(this.startMaxTime)) {
-      ops.push({ op: 'zremBelow', key: KEYS.seen, below: this.maxTime - horizon });
-    }
+    this.seenOps(ops);
     if (this.maxTime !== this.startMaxTime) ops.push({ op: 'hset', key: KEYS.meta, field: META.maxTime, value: String(this.maxTime) });
     ops.push({ op: 'hset', key: KEYS.meta, field: META.updatedAt, value: String(this.nowMs) });
     return ops;
   }
 
-  /** The seen-set is pruned when the horizon's edge crosses a step: often enough, and deterministic. */
-  private pruneStep(maxTime: number | null): number | null {
-    if (maxTime === null) return null;
-    const step = Math.max(1_000, Math.floor(this.dedupeHorizonMs / 16));
-    return Math.floor((maxTime - this.dedupeHorizonMs) / step);
+  /**
+   * The seen-set comes in generations of one horizon of the partition's max event time: an id
+   * joins the generation current once it is seen, lookups consult the current and the
+   * previous one, and a generation is dropped whole once two newer ones have begun. So an id is
+   * remembered for at least one horizon and at most two; dropping a whole set is one UNLINK, where
+   * pruning one sorted set by score cost Redis a skip-list update per id, on top of keeping it.
+   */
+  private generationOf(maxTime: number): number {
+    return Number.isFinite(this.dedupeHorizonMs) ? Math.floor(maxTime / this.dedupeHorizonMs) : 0;
+  }
+
+  /** Which of `ids` the seen-set holds. */
+  private async loadSeen(ids: string[]): Promise<Set<string>> {
+    // No event committed yet: no seen-set either.
+    if (this.startMaxTime === null) return new Set();
+    const current = this.generationOf(this.startMaxTime);
+    const generations = Number.isFinite(this.dedupeHorizonMs) ? [current - 1, current] : [current];
+    const found = await Promise.all(generations.map((g) => this.store.smismember(this.partition, KEYS.seen(g), ids)));
+    return new Set(ids.filter((_, i) => found.some((f) => f[i])));
+  }
+
+  /** The id joins the generation of the partition clock as the event leaves it. */
+  private remember(id: string, maxTime: number): void {
+    const g = this.generationOf(maxTime);
+    let ids = this.fresh.get(g);
+    if (!ids) this.fresh.set(g, (ids = []));
+    ids.push(id);
+  }
+
+  private seenOps(ops: StateOp[]): void {
+    if (this.maxTime === null) return;
+    const current = this.generationOf(this.maxTime);
+    for (const [g, ids] of this.fresh) if (g >= current - 1) ops.push({ op: 'sadd', key: KEYS.seen(g), members: ids });
+    if (this.startMaxTime === null) return;
+    const start = this.generationOf(this.startMaxTime);
+    for (const g of [start - 1, start]) if (g < current - 1) ops.push({ op: 'del', key: KEYS.seen(g) });
   }
 
   /**

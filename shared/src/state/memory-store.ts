@@ -17,11 +17,21 @@ interface PartitionState {
   offset: number | null;
   hashes: Map<string, Map<string, string>>;
   zsets: Map<string, Map<string, number>>;
+  sets: Map<string, Set<string>>;
 }
 
 interface CheckpointFile {
   version: 1;
-  partitions: Record<string, { offset: number | null; hashes: Record<string, Record<string, string>>; zsets: Record<string, Record<string, number>> }>;
+  partitions: Record<
+    string,
+    {
+      offset: number | null;
+      hashes: Record<string, Record<string, string>>;
+      zsets: Record<string, Record<string, number>>;
+      /** Absent in checkpoints written before the store had sets. */
+      sets?: Record<string, string[]>;
+    }
+  >;
 }
 
 export interface MemoryStoreOptions {
@@ -106,9 +116,9 @@ export class MemoryStateStore implements StateStore {
     return out.sort((a, b) => a.score - b.score || (a.member < b.member ? -1 : a.member > b.member ? 1 : 0));
   }
 
-  async zscores(partition: number, key: string, members: string[]): Promise<(number | null)[]> {
-    const z = this.state.get(partition)?.zsets.get(key);
-    return members.map((m) => z?.get(m) ?? null);
+  async smismember(partition: number, key: string, members: string[]): Promise<boolean[]> {
+    const set = this.state.get(partition)?.sets.get(key);
+    return members.map((m) => set?.has(m) ?? false);
   }
 
   async partitions(): Promise<number[]> {
@@ -120,6 +130,7 @@ export class MemoryStateStore implements StateStore {
     for (const p of this.state.values()) {
       for (const h of p.hashes.values()) n += 1 + h.size;
       for (const z of p.zsets.values()) n += 1 + z.size;
+      for (const set of p.sets.values()) n += 1 + set.size;
     }
     return n;
   }
@@ -142,7 +153,7 @@ export class MemoryStateStore implements StateStore {
   private partition(n: number): PartitionState {
     let p = this.state.get(n);
     if (!p) {
-      p = { offset: null, hashes: new Map(), zsets: new Map() };
+      p = { offset: null, hashes: new Map(), zsets: new Map(), sets: new Map() };
       this.state.set(n, p);
     }
     return p;
@@ -173,6 +184,7 @@ export class MemoryStateStore implements StateStore {
         offset: p.offset,
         hashes: Object.fromEntries([...p.hashes].map(([k, h]) => [k, Object.fromEntries(h)])),
         zsets: Object.fromEntries([...p.zsets].map(([k, z]) => [k, Object.fromEntries(z)])),
+        sets: Object.fromEntries([...p.sets].map(([k, set]) => [k, [...set]])),
       };
     }
     return { version: 1, partitions };
@@ -191,6 +203,7 @@ export class MemoryStateStore implements StateStore {
         offset: p.offset,
         hashes: new Map(Object.entries(p.hashes).map(([k, h]) => [k, new Map(Object.entries(h))])),
         zsets: new Map(Object.entries(p.zsets).map(([k, z]) => [k, new Map(Object.entries(z))])),
+        sets: new Map(Object.entries(p.sets ?? {}).map(([k, members]) => [k, new Set(members)])),
       });
     }
   }
@@ -226,6 +239,7 @@ function apply(p: PartitionState, op: StateOp): void {
     case 'del':
       p.hashes.delete(op.key);
       p.zsets.delete(op.key);
+      p.sets.delete(op.key);
       return;
     case 'zadd':
       zset(p, op.key).set(op.member, op.score);
@@ -236,11 +250,12 @@ function apply(p: PartitionState, op: StateOp): void {
       if (z?.size === 0) p.zsets.delete(op.key);
       return;
     }
-    case 'zremBelow': {
-      const z = p.zsets.get(op.key);
-      if (!z) return;
-      for (const [m, s] of z) if (s < op.below) z.delete(m);
-      if (z.size === 0) p.zsets.delete(op.key);
+    case 'sadd': {
+      // As Redis: no empty set exists.
+      if (op.members.length === 0) return;
+      let set = p.sets.get(op.key);
+      if (!set) p.sets.set(op.key, (set = new Set()));
+      for (const m of op.members) set.add(m);
       return;
     }
   }

@@ -14,7 +14,7 @@ import type { ScoredMember, StateOp, StateStore } from './types.ts';
 /*
  * ARGV: expected offset ('' for none), next offset, then the operations as one MessagePack array of
  * groups, three items each: op, key index, and the group's values. A group holds a run of
- * operations of one kind on one key, so each run of HSET, ZADD, HDEL or ZREM is one command.
+ * operations of one kind on one key, so each run of HSET, ZADD, SADD, HDEL or ZREM is one command.
  * A batch holds 100k+ small values (seen ids, session lists): as arguments, each cost the client an
  * encoding step; packed as length-prefixed text, the script's own parsing loop cost Redis about
  * 4 us of CPU per event. cmsgpack (built into Redis's Lua) unpacks them in C.
@@ -36,6 +36,8 @@ for i = 1, #groups, 3 do
     redis.call('HSET', k, unpack(v, 1, n))
   elseif op == 'zadd' then
     redis.call('ZADD', k, unpack(v, 1, n))
+  elseif op == 'sadd' then
+    redis.call('SADD', k, unpack(v, 1, n))
   elseif op == 'hdel' then
     redis.call('HDEL', k, unpack(v, 1, n))
   elseif op == 'zrem' then
@@ -51,9 +53,7 @@ for i = 1, #groups, 3 do
       end
     end
   elseif op == 'del' then
-    redis.call('DEL', k)
-  elseif op == 'zremBelow' then
-    redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. v[1])
+    redis.call('UNLINK', k)
   else
     return redis.error_reply('unknown op ' .. op)
   end
@@ -161,10 +161,8 @@ export class RedisStateStore implements StateStore {
           values(op.op, op.key);
           close();
           break;
-        case 'zremBelow':
-          close();
-          values(op.op, op.key, String(op.below));
-          close();
+        case 'sadd':
+          for (let i = 0; i < op.members.length; i += MAX_GROUP_VALUES) values(op.op, op.key, ...op.members.slice(i, i + MAX_GROUP_VALUES));
           break;
       }
     }
@@ -194,10 +192,10 @@ export class RedisStateStore implements StateStore {
     return out;
   }
 
-  async zscores(partition: number, key: string, members: string[]): Promise<(number | null)[]> {
+  async smismember(partition: number, key: string, members: string[]): Promise<boolean[]> {
     if (members.length === 0) return [];
-    const scores = await this.redis.zmscore(this.keyOf(partition, key), ...members);
-    return scores.map((s) => (s === null ? null : Number(s)));
+    const found = await this.redis.smismember(this.keyOf(partition, key), ...members);
+    return found.map((f) => f === 1);
   }
 
   async partitions(): Promise<number[]> {
@@ -220,7 +218,7 @@ export class RedisStateStore implements StateStore {
     for (const k of keys) pipe.type(k);
     const types = (await pipe.exec())!.map(([, t]) => t as string);
     const sizes = this.redis.pipeline();
-    keys.forEach((k, i) => (types[i] === 'hash' ? sizes.hlen(k) : types[i] === 'zset' ? sizes.zcard(k) : sizes.exists(k)));
+    keys.forEach((k, i) => (types[i] === 'hash' ? sizes.hlen(k) : types[i] === 'zset' ? sizes.zcard(k) : types[i] === 'set' ? sizes.scard(k) : sizes.exists(k)));
     return keys.length + (await sizes.exec())!.reduce((n, [, v]) => n + Number(v), 0);
   }
 

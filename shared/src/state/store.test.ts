@@ -66,9 +66,14 @@ for (const b of backends) {
       { op: 'zadd', key: 'z', member: 'c', score: 3 },
       { op: 'zadd', key: 'z', member: 'd', score: 10 },
       { op: 'zrem', key: 'z', member: 'a' },
-      { op: 'zremBelow', key: 'z', below: 3 },
+      { op: 'zrem', key: 'z', member: 'b' },
+      { op: 'sadd', key: 's', members: ['x', 'y'] },
+      { op: 'sadd', key: 's', members: ['y', 'z'] },
+      { op: 'sadd', key: 'empty', members: [] },
       { op: 'hset', key: 'dead', field: 'f', value: '1' },
       { op: 'del', key: 'dead' },
+      { op: 'sadd', key: 'dead set', members: ['x'] },
+      { op: 'del', key: 'dead set' },
     ]);
     assert.deepEqual(await s.hgetall(2, 'h'), { sum: String(big + 3n), s: 'x', min: '-2', max: '9' });
     assert.deepEqual(await s.zrangeByScore(2, 'z', -Infinity, Infinity), [
@@ -76,9 +81,17 @@ for (const b of backends) {
       { member: 'd', score: 10 },
     ]);
     assert.deepEqual(await s.zrangeByScore(2, 'z', 4, 10), [{ member: 'd', score: 10 }]);
-    assert.deepEqual(await s.zscores(2, 'z', ['c', 'b']), [3, null]);
+    assert.deepEqual(await s.smismember(2, 's', ['z', 'w', 'x', 'y']), [true, false, true, true]);
+    assert.deepEqual(await s.smismember(2, 'empty', ['x']), [false]);
+    assert.deepEqual(await s.smismember(2, 'dead set', ['x']), [false]);
     assert.deepEqual(await s.hgetall(2, 'dead'), {});
-    assert.ok((await s.size()) >= 6);
+    // Each key counts once, and once per member: a sorted set of 2 and a set of 3.
+    const size = await s.size();
+    await s.commit(2, 1, 2, [
+      { op: 'del', key: 'z' },
+      { op: 'del', key: 's' },
+    ]);
+    assert.equal(await s.size(), size - (1 + 2) - (1 + 3));
   });
 }
 
@@ -133,7 +146,11 @@ test('memory: a checkpoint holds state and offsets together; reopening loads the
   const dir = await mkdtemp(path.join(os.tmpdir(), 'state-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const a = await MemoryStateStore.open({ dir, checkpointIntervalMs: 0 });
-  await a.commit(0, null, 4, [{ op: 'hincrby', key: 'h', field: 'n', by: 4 }]);
+  await a.commit(0, null, 4, [
+    { op: 'hincrby', key: 'h', field: 'n', by: 4 },
+    { op: 'sadd', key: 's', members: ['x'] },
+    { op: 'zadd', key: 'z', member: 'm', score: 2 },
+  ]);
   await a.checkpoint();
   // Committed after the last checkpoint: lost on a crash together with its offset.
   await a.commit(0, 4, 9, [{ op: 'hincrby', key: 'h', field: 'n', by: 5 }]);
@@ -149,4 +166,6 @@ test('memory: a checkpoint holds state and offsets together; reopening loads the
   t.after(() => b.close());
   assert.deepEqual(await b.offsets([0]), new Map([[0, 10]]));
   assert.deepEqual(await b.hmget(0, 'h', ['n']), ['9']);
+  assert.deepEqual(await b.smismember(0, 's', ['x', 'y']), [true, false]);
+  assert.deepEqual(await b.zrangeByScore(0, 'z', 0, 5), [{ member: 'm', score: 2 }]);
 });

@@ -17,11 +17,12 @@ export type StateOp =
   | { op: 'hdel'; key: string; field: string }
   /** Keeps the smaller (hmin) or larger (hmax) of the field's number and `value`. */
   | { op: 'hmin' | 'hmax'; key: string; field: string; value: number }
+  /** Removes the key; Redis frees a large one off its main thread (UNLINK). */
   | { op: 'del'; key: string }
   | { op: 'zadd'; key: string; member: string; score: number }
   | { op: 'zrem'; key: string; member: string }
-  /** Removes the members scoring strictly below `below`. */
-  | { op: 'zremBelow'; key: string; below: number };
+  /** Adds members to a set: one operation for many members, as a batch adds thousands. */
+  | { op: 'sadd'; key: string; members: string[] };
 
 export interface ScoredMember {
   member: string;
@@ -41,11 +42,11 @@ export interface StateStore {
   hgetall(partition: number, key: string): Promise<Record<string, string>>;
   /** Members with `min <= score <= max`, ascending by score. */
   zrangeByScore(partition: number, key: string, min: number, max: number): Promise<ScoredMember[]>;
-  /** Scores of members, null for those absent. */
-  zscores(partition: number, key: string, members: string[]): Promise<(number | null)[]>;
+  /** Whether each of `members` is in the set. */
+  smismember(partition: number, key: string, members: string[]): Promise<boolean[]>;
   /** Partitions that hold any state (readers merge their partials). */
   partitions(): Promise<number[]>;
-  /** Number of keys and hash fields / set members held, for the state-size metric. */
+  /** Number of keys and hash fields / set and sorted-set members held, for the state-size metric. */
   size(): Promise<number>;
   close(): Promise<void>;
 }

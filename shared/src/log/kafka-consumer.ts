@@ -2,6 +2,9 @@ import type { Batch, Consumer, EachBatchPayload } from 'kafkajs';
 import type { KafkaLog } from './kafka-log.ts';
 import type { ConsumeOptions, ConsumerHandle, LogRecord, Offsets } from './types.ts';
 
+/** How often an `untilEnd` member looks where the partitions other members hold have got to. */
+const PEER_POLL_MS = 500;
+
 /** A fetch's size when the consumer does not choose one (see `ConsumeOptions.fetchBytes`). */
 const DEFAULT_FETCH_BYTES = 16 << 20;
 
@@ -31,6 +34,7 @@ export class KafkaConsumer implements ConsumerHandle {
   private idle = false;
   private failure: unknown = null;
   private stopping: Promise<void> | null = null;
+  private peerWatch: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly log: KafkaLog,
@@ -58,7 +62,14 @@ export class KafkaConsumer implements ConsumerHandle {
   }
 
   async start(): Promise<void> {
-    if (this.opts.untilEnd) this.ends = await this.log.endOffsets(this.opts.topic);
+    if (this.opts.untilEnd) {
+      const marks = await this.log.watermarks(this.opts.topic);
+      this.ends = new Map(marks.map((w) => [w.partition, w.high]));
+      // An empty partition is at its end whoever holds it.
+      for (const w of marks) if (w.high <= w.low) this.reached.add(w.partition);
+      this.peerWatch = setInterval(() => void this.checkPeers().catch((e: unknown) => this.fail(e)), PEER_POLL_MS);
+      this.peerWatch.unref();
+    }
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
     await this.consumer.run({
@@ -76,6 +87,7 @@ export class KafkaConsumer implements ConsumerHandle {
   }
 
   stop(): Promise<void> {
+    if (this.peerWatch) clearInterval(this.peerWatch);
     this.stopping ??= this.consumer.disconnect().then(
       () => (this.failure === null ? this.resolveDone() : this.rejectDone(this.failure)),
       (e: unknown) => this.rejectDone(this.failure ?? e),
@@ -115,6 +127,20 @@ export class KafkaConsumer implements ConsumerHandle {
       this.checkEnd();
     }
     return starts;
+  }
+
+  /**
+   * With several members in the group, the partitions another member holds reach their end without
+   * this one; the group's committed offsets show it. A member whose last commit failed holds this
+   * one back only until it leaves: its partitions then come here, positioned by `startOffsets`.
+   */
+  private async checkPeers(): Promise<void> {
+    if (!this.ends || this.stopping) return;
+    const open = [...this.ends.keys()].filter((p) => !this.reached.has(p));
+    if (open.length === 0) return;
+    const committed = await this.log.committedOffsets(this.opts.group, this.opts.topic);
+    for (const p of open) if ((committed.get(p) ?? 0) >= this.ends.get(p)!) this.reached.add(p);
+    this.checkEnd();
   }
 
   private checkEnd(): void {

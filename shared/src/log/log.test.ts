@@ -298,6 +298,51 @@ test('kafka: a member joining mid-stream takes over partitions; the busy member 
   assert.ok(second.partitionsSeen.some((ps) => ps.length > 0), 'the second member got partitions');
 });
 
+test('kafka: several untilEnd members of one group each finish once every partition is at its end, whoever drained it', { timeout: 120_000 }, async (t) => {
+  const h = await kafka.open(t);
+  if (!h) return;
+  const { log } = h;
+  const total = 3_000;
+  await log.produce('three', Array.from({ length: total }, (_, i) => ({ key: `k${i}`, value: `v${i}` })));
+  const next = new Map<number, number>();
+  const processed = new Set<string>();
+  const member = async () => {
+    const assignments: number[][] = [];
+    let started!: (h: ConsumerHandle) => void;
+    const handleReady = new Promise<ConsumerHandle>((resolve) => (started = resolve));
+    const handle = await log.consume({
+      group: 'draining',
+      topic: 'three',
+      untilEnd: true,
+      maxBatchRecords: 5,
+      startOffsets: async (ps) => new Map(ps.map((p) => [p, next.get(p) ?? 0])),
+      onAssignment: (ps) => void assignments.push(ps),
+      onBatch: async (b) => {
+        // Slow, so that both members hold partitions before the log is drained.
+        await delay(10);
+        for (const r of b.records) processed.add(r.value);
+        next.set(b.partition, b.records.at(-1)!.offset + 1);
+        await (await handleReady).commit(new Map([[b.partition, b.records.at(-1)!.offset + 1]]));
+      },
+    });
+    started(handle);
+    let finished = false;
+    const done = handle.done.then(() => void (finished = true));
+    t.after(() => handle.stop());
+    return { assignments, done, finished: () => finished };
+  };
+  const first = await member();
+  await waitUntil('the first member to be busy', async () => processed.size >= 100, 60_000);
+  const second = await member();
+  await waitUntil('both members to finish', async () => first.finished() && second.finished(), 90_000);
+  await Promise.all([first.done, second.done]);
+  assert.equal(processed.size, total);
+  assert.ok(
+    [first, second].every((m) => m.assignments.some((ps) => ps.length > 0 && ps.length < 3)),
+    'each member held only some of the partitions at some point',
+  );
+});
+
 test('kafkajs rebalance notices are logged at info; other kafkajs errors stay errors', () => {
   const lines: Array<{ level: number; msg: string }> = [];
   const sink = new Writable({

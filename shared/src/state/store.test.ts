@@ -125,9 +125,14 @@ for (const b of backends) {
       { op: 'hset', key: 'h', field: 'a:1:é', value: '' },
       { op: 'hset', key: 'h', field: '', value: '2:ü:€' },
       { op: 'zadd', key: 'z', member: 'ü:-5', score: -5 },
+      { op: 'sadd', key: 's', members: ids.filter((_, i) => i % 3 === 0) },
     ];
     assert.equal(await s.commit(5, null, 1, ops), true);
     const odd = ids.filter((_, i) => i % 2 === 1);
+    assert.deepEqual(
+      await s.smismember(5, 's', [...ids, 'absent']),
+      [...ids.map((_, i) => i % 3 === 0), false],
+    );
     assert.deepEqual(
       (await s.zrangeByScore(5, 'z', -Infinity, Infinity)).map((m) => m.member),
       ['ü:-5', ...odd],

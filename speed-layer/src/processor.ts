@@ -168,6 +168,7 @@ class BatchPlan {
     const events = records.flatMap((r) => (r.event ? [r.event] : []));
     const { windowed, groups } = this.layout;
     const cutoff = this.ctx.evictBefore;
+    // Read first: which generations of the seen-set to consult follows from it.
     const [max] = await this.store.hmget(p, KEYS.meta, [META.maxTime]);
     this.maxTime = max === null || max === undefined ? null : Number(max);
     this.startMaxTime = this.maxTime;

@@ -246,6 +246,44 @@ function conformance(backend: Backend): void {
 conformance(embedded);
 conformance(kafka);
 
+/** Progress kept outside the group, as the speed layer keeps it in its store; the members share it. */
+interface SharedProgress {
+  next: Map<number, number>;
+  processed: Set<string>;
+}
+
+/**
+ * A slow member of `group` on `three`: the first of two must still be busy, seconds later, when the
+ * second joins. It commits the group's offsets after each batch, as the speed layer does.
+ */
+async function slowMember(log: EventLog, group: string, progress: SharedProgress, untilEnd = false) {
+  const assignments: number[][] = [];
+  let started!: (h: ConsumerHandle) => void;
+  const handleReady = new Promise<ConsumerHandle>((resolve) => (started = resolve));
+  const handle = await log.consume({
+    group,
+    topic: 'three',
+    untilEnd,
+    maxBatchRecords: 5,
+    startOffsets: async (ps) => new Map(ps.map((p) => [p, progress.next.get(p) ?? 0])),
+    onAssignment: (ps) => void assignments.push(ps),
+    onBatch: async (b) => {
+      await delay(10);
+      for (const r of b.records) progress.processed.add(r.value);
+      const next = b.records.at(-1)!.offset + 1;
+      progress.next.set(b.partition, next);
+      await (await handleReady).commit(new Map([[b.partition, next]]));
+    },
+  });
+  started(handle);
+  return { handle, assignments };
+}
+
+async function produceNumbered(log: EventLog, total: number): Promise<SharedProgress> {
+  await log.produce('three', Array.from({ length: total }, (_, i) => ({ key: `k${i}`, value: `v${i}` })));
+  return { next: new Map(), processed: new Set() };
+}
+
 // The embedded log has one member per group at a time; a Kafka group shares partitions, and a
 // member joining makes the busy ones rejoin in the middle of their batches.
 test('kafka: a member joining mid-stream takes over partitions; the busy member rejoins and goes on', { timeout: 120_000 }, async (t) => {
@@ -253,40 +291,24 @@ test('kafka: a member joining mid-stream takes over partitions; the busy member 
   if (!h) return;
   const { log } = h;
   const total = 6_000;
-  await log.produce('three', Array.from({ length: total }, (_, i) => ({ key: `k${i}`, value: `v${i}` })));
-  // Progress kept outside the group, as the speed layer keeps it in its store.
-  const next = new Map<number, number>();
-  const processed = new Set<string>();
+  const progress = await produceNumbered(log, total);
   const failures: string[] = [];
   const member = async (name: string) => {
-    const partitionsSeen: number[][] = [];
-    const handle = await log.consume({
-      group: 'joining',
-      topic: 'three',
-      maxBatchRecords: 5,
-      startOffsets: async (ps) => new Map(ps.map((p) => [p, next.get(p) ?? 0])),
-      onAssignment: (ps) => void partitionsSeen.push(ps),
-      onBatch: async (b) => {
-        // Slow: the first member must still be busy, seconds later, when the second one joins.
-        await delay(10);
-        for (const r of b.records) processed.add(r.value);
-        next.set(b.partition, b.records.at(-1)!.offset + 1);
-      },
-    });
+    const { handle, assignments } = await slowMember(log, 'joining', progress);
     const failed = handle.done.then(
       () => null,
       (e: unknown) => (failures.push(`${name}: ${String(e)}`), e),
     );
-    return { name, handle, partitionsSeen, failed };
+    return { name, handle, assignments, failed };
   };
   const first = await member('first');
-  await waitUntil('the first member to be busy', async () => processed.size >= 300, 60_000);
+  await waitUntil('the first member to be busy', async () => progress.processed.size >= 300, 60_000);
   const second = await member('second');
   await waitUntil(
     'every record to be processed',
     async () => {
       assert.deepEqual(failures, [], 'no member fails');
-      return processed.size === total;
+      return progress.processed.size === total;
     },
     90_000,
   );
@@ -294,8 +316,8 @@ test('kafka: a member joining mid-stream takes over partitions; the busy member 
     await m.handle.stop();
     assert.equal(await m.failed, null, `${m.name} member failed`);
   }
-  assert.ok(first.partitionsSeen.length >= 2, 'the first member was assigned again when the second joined');
-  assert.ok(second.partitionsSeen.some((ps) => ps.length > 0), 'the second member got partitions');
+  assert.ok(first.assignments.length >= 2, 'the first member was assigned again when the second joined');
+  assert.ok(second.assignments.some((ps) => ps.length > 0), 'the second member got partitions');
 });
 
 test('kafka: several untilEnd members of one group each finish once every partition is at its end, whoever drained it', { timeout: 120_000 }, async (t) => {
@@ -303,40 +325,20 @@ test('kafka: several untilEnd members of one group each finish once every partit
   if (!h) return;
   const { log } = h;
   const total = 3_000;
-  await log.produce('three', Array.from({ length: total }, (_, i) => ({ key: `k${i}`, value: `v${i}` })));
-  const next = new Map<number, number>();
-  const processed = new Set<string>();
+  const progress = await produceNumbered(log, total);
   const member = async () => {
-    const assignments: number[][] = [];
-    let started!: (h: ConsumerHandle) => void;
-    const handleReady = new Promise<ConsumerHandle>((resolve) => (started = resolve));
-    const handle = await log.consume({
-      group: 'draining',
-      topic: 'three',
-      untilEnd: true,
-      maxBatchRecords: 5,
-      startOffsets: async (ps) => new Map(ps.map((p) => [p, next.get(p) ?? 0])),
-      onAssignment: (ps) => void assignments.push(ps),
-      onBatch: async (b) => {
-        // Slow, so that both members hold partitions before the log is drained.
-        await delay(10);
-        for (const r of b.records) processed.add(r.value);
-        next.set(b.partition, b.records.at(-1)!.offset + 1);
-        await (await handleReady).commit(new Map([[b.partition, b.records.at(-1)!.offset + 1]]));
-      },
-    });
-    started(handle);
+    const { handle, assignments } = await slowMember(log, 'draining', progress, true);
+    t.after(() => handle.stop());
     let finished = false;
     const done = handle.done.then(() => void (finished = true));
-    t.after(() => handle.stop());
     return { assignments, done, finished: () => finished };
   };
   const first = await member();
-  await waitUntil('the first member to be busy', async () => processed.size >= 100, 60_000);
+  await waitUntil('the first member to be busy', async () => progress.processed.size >= 100, 60_000);
   const second = await member();
   await waitUntil('both members to finish', async () => first.finished() && second.finished(), 90_000);
   await Promise.all([first.done, second.done]);
-  assert.equal(processed.size, total);
+  assert.equal(progress.processed.size, total);
   assert.ok(
     [first, second].every((m) => m.assignments.some((ps) => ps.length > 0 && ps.length < 3)),
     'each member held only some of the partitions at some point',

@@ -1,6 +1,6 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -173,4 +173,18 @@ test('memory: a checkpoint holds state and offsets together; reopening loads the
   assert.deepEqual(await b.hmget(0, 'h', ['n']), ['9']);
   assert.deepEqual(await b.smismember(0, 's', ['x', 'y']), [true, false]);
   assert.deepEqual(await b.zrangeByScore(0, 'z', 0, 5), [{ member: 'm', score: 2 }]);
+});
+
+test('memory: a checkpoint written before the store had sets loads, and its state takes sets', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'state-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const old = { version: 1, partitions: { 0: { offset: 7, hashes: { h: { n: '3' } }, zsets: { z: { m: 1 } } } } };
+  await writeFile(path.join(dir, 'checkpoint-000000000001.json'), JSON.stringify(old));
+  const s = await MemoryStateStore.open({ dir, checkpointIntervalMs: 0 });
+  t.after(() => s.close());
+  assert.deepEqual(await s.offsets([0]), new Map([[0, 7]]));
+  assert.deepEqual(await s.hmget(0, 'h', ['n']), ['3']);
+  assert.deepEqual(await s.smismember(0, 'seen:1', ['a']), [false]);
+  assert.equal(await s.commit(0, 7, 8, [{ op: 'sadd', key: 'seen:1', members: ['a'] }]), true);
+  assert.deepEqual(await s.smismember(0, 'seen:1', ['a']), [true]);
 });

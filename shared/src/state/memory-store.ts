@@ -253,8 +253,7 @@ function apply(p: PartitionState, op: StateOp): void {
     case 'sadd': {
       // As Redis: no empty set exists.
       if (op.members.length === 0) return;
-      let set = p.sets.get(op.key);
-      if (!set) p.sets.set(op.key, (set = new Set()));
+      const set = members(p, op.key);
       for (const m of op.members) set.add(m);
       return;
     }
@@ -265,6 +264,12 @@ function hash(p: PartitionState, key: string): Map<string, string> {
   let h = p.hashes.get(key);
   if (!h) p.hashes.set(key, (h = new Map()));
   return h;
+}
+
+function members(p: PartitionState, key: string): Set<string> {
+  let set = p.sets.get(key);
+  if (!set) p.sets.set(key, (set = new Set()));
+  return set;
 }
 
 function zset(p: PartitionState, key: string): Map<string, number> {

@@ -94,10 +94,17 @@ const PARTITIONS_TTL_MS = 5_000;
 // Plain MessagePack, as cmsgpack reads it: no msgpackr record extension.
 const packr = new Packr({ useRecords: false });
 
+/** The store's scripts, as ioredis adds them to the client (defineCommand). */
+interface Scripts {
+  lambdaCommit(n: number, keys: string[], args: (string | Buffer)[]): Promise<number>;
+  lambdaSmismember(key: string, members: Buffer): Promise<number[]>;
+}
+
 export class RedisStateStore implements StateStore {
   readonly kind = 'redis' as const;
   private readonly prefix: string;
   private known: { partitions: number[]; at: number } | null = null;
+  private readonly scripts: Scripts;
 
   private constructor(
     private readonly redis: Redis,
@@ -106,6 +113,7 @@ export class RedisStateStore implements StateStore {
     this.prefix = prefix;
     redis.defineCommand('lambdaCommit', { lua: COMMIT_SCRIPT });
     redis.defineCommand('lambdaSmismember', { numberOfKeys: 1, lua: SMISMEMBER_SCRIPT });
+    this.scripts = redis as unknown as Scripts;
   }
 
   static async open(opts: RedisStoreOptions): Promise<RedisStateStore> {
@@ -188,9 +196,8 @@ export class RedisStateStore implements StateStore {
     close();
     // Arrays, not spread arguments: a batch may touch more keys than a call stack holds
     // (ioredis flattens them).
-    const commit = (this.redis as unknown as { lambdaCommit(n: number, keys: string[], args: (string | Buffer)[]): Promise<number> }).lambdaCommit;
     const args = [expectedOffset === null ? '' : String(expectedOffset), String(nextOffset), packr.pack(groups)];
-    const applied = await commit.call(this.redis, keys.length, keys, args);
+    const applied = await this.scripts.lambdaCommit(keys.length, keys, args);
     if (applied === 1 && this.known && !this.known.partitions.includes(partition)) this.known = null;
     return applied === 1;
   }
@@ -213,9 +220,8 @@ export class RedisStateStore implements StateStore {
 
   async smismember(partition: number, key: string, members: string[]): Promise<boolean[]> {
     if (members.length === 0) return [];
-    const smismember = (this.redis as unknown as { lambdaSmismember(key: string, members: Buffer): Promise<number[]> }).lambdaSmismember;
     const found = new Array<boolean>(members.length).fill(false);
-    for (const i of await smismember.call(this.redis, this.keyOf(partition, key), packr.pack(members))) found[i - 1] = true;
+    for (const i of await this.scripts.lambdaSmismember(this.keyOf(partition, key), packr.pack(members))) found[i - 1] = true;
     return found;
   }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Runs every *.test.ts file with Node's own test runner (TypeScript through tsx). Extra arguments
 // narrow the run to files whose path contains one of them: `npm test -- archiver`.
-import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 
 const roots = ['shared', 'batch-layer', 'speed-layer', 'serving-layer', 'cli', 'test'];
@@ -33,10 +34,47 @@ if (files.length === 0) {
   process.exit(1);
 }
 // One file at a time: the integration tests share one Kafka broker and one Redis server. A test
-// that hangs fails after ten minutes instead of holding the whole run until CI's limit.
-const r = spawnSync(
+// that hangs fails after ten minutes instead of holding the whole run until CI's limit. The runner
+// leads a process group of its own, so that whatever a test started and left running
+// (the child of a test file the runner timed out, say) is found and killed when the run ends: it
+// would otherwise hold the output pipe, and with it the CI job, open.
+const runner = spawn(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=600000', '--test-reporter=spec', ...files],
-  { stdio: 'inherit' },
+  { stdio: 'inherit', detached: true },
 );
-process.exit(r.status ?? 1);
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => killGroup(signal));
+const [code] = await once(runner, 'exit');
+
+const left = leftovers();
+if (left.length > 0) {
+  console.error(`error: tests left ${left.length} process(es) running, now killed (tests must stop what they start):\n${left.join('\n')}`);
+  killGroup('SIGKILL');
+  process.exit(1);
+}
+process.exit(code ?? 1);
+
+function killGroup(signal) {
+  try {
+    process.kill(-runner.pid, signal);
+  } catch {
+    // The group is empty: nothing is left to stop.
+  }
+}
+
+/** The processes of the runner's group still alive, from /proc. */
+function leftovers() {
+  const out = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // The command name in parentheses may hold spaces: the fields after it are split. A zombie
+      // has ended and only waits to be reaped.
+      const [state, , pgid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(pgid) === runner.pid && state !== 'Z') out.push(`  ${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim()}`);
+    } catch {
+      // The process ended while the list was read.
+    }
+  }
+  return out;
+}

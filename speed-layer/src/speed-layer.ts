@@ -138,6 +138,11 @@ export async function startSpeedLayer(opts: SpeedLayerOptions): Promise<SpeedLay
     }
   };
 
+  // The store owns the offsets; a partition it has never seen starts at the beginning of the log.
+  const storedOffsets = async (partitions: number[]) => {
+    const stored = await opts.store.offsets(partitions);
+    return new Map(partitions.map((p) => [p, stored.get(p) ?? 0]));
+  };
   handle = await opts.log.consume({
     group: SPEED_GROUP,
     topic: TOPICS.events,
@@ -145,11 +150,9 @@ export async function startSpeedLayer(opts: SpeedLayerOptions): Promise<SpeedLay
     maxBatchRecords: opts.maxBatchRecords ?? DEFAULT_MAX_BATCH_RECORDS,
     // State is per partition: while one partition's commit runs in Redis, another's batch is planned.
     concurrentPartitions: await opts.log.partitionCount(TOPICS.events),
-    // The store owns the offsets; a partition it has never seen starts at the beginning of the log.
-    startOffsets: async (partitions) => {
-      const stored = await opts.store.offsets(partitions);
-      return new Map(partitions.map((p) => [p, stored.get(p) ?? 0]));
-    },
+    startOffsets: storedOffsets,
+    // Group offsets trail the store and may belong to an earlier store under the same group.
+    drainedOffsets: storedOffsets,
     onAssignment: async (partitions) => {
       await loadProgress(partitions);
       opts.logger?.info({ partitions }, 'speed layer partitions assigned');

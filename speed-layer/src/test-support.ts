@@ -81,8 +81,16 @@ export function envFor(dataDir: string, services: Services): NodeJS.ProcessEnv {
   return env;
 }
 
+/** Longer than any run of the tests takes, waits on a dead member's session timeout included. */
+const RUN_ONCE_TIMEOUT_MS = 240_000;
+
+/**
+ * Runs `lambda` to its end. spawnSync blocks the test's own timeout, so a run that hangs is killed
+ * here and fails the test, instead of holding the test file until the runner gives up on it.
+ */
 export function runOnce(env: NodeJS.ProcessEnv, args: string[]): void {
-  const r = spawnSync(process.execPath, [LAMBDA, ...args], { env, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [LAMBDA, ...args], { env, encoding: 'utf8', timeout: RUN_ONCE_TIMEOUT_MS, killSignal: 'SIGKILL' });
+  assert.ok(r.signal === null, `lambda ${args.join(' ')}: killed by ${r.signal} (did not finish within ${RUN_ONCE_TIMEOUT_MS / 1000} s)\n${r.stderr}`);
   assert.equal(r.status, 0, r.stderr);
 }
 

@@ -35,6 +35,8 @@ export class KafkaConsumer implements ConsumerHandle {
   private failure: unknown = null;
   private stopping: Promise<void> | null = null;
   private peerWatch: NodeJS.Timeout | null = null;
+  /** kafkajs's `run`, which resolves once the first join of the group is over. */
+  private running: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly log: KafkaLog,
@@ -67,17 +69,20 @@ export class KafkaConsumer implements ConsumerHandle {
       this.ends = new Map(marks.map((w) => [w.partition, w.high]));
       // An empty partition is at its end whoever holds it.
       for (const w of marks) if (w.high <= w.low) this.reached.add(w.partition);
-      this.peerWatch = setInterval(() => void this.checkPeers().catch((e: unknown) => this.fail(e)), PEER_POLL_MS);
-      this.peerWatch.unref();
     }
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
-    await this.consumer.run({
+    this.running = this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.opts.concurrentPartitions ?? 1,
       eachBatch: (payload) => this.eachBatch(payload),
     });
+    await this.running;
+    if (this.ends && !this.stopping) {
+      this.peerWatch = setInterval(() => void this.checkPeers().catch((e: unknown) => this.fail(e)), PEER_POLL_MS);
+      this.peerWatch.unref();
+    }
   }
 
   async commit(offsets: Offsets): Promise<void> {
@@ -88,7 +93,14 @@ export class KafkaConsumer implements ConsumerHandle {
 
   stop(): Promise<void> {
     if (this.peerWatch) clearInterval(this.peerWatch);
-    this.stopping ??= this.consumer.disconnect().then(
+    // kafkajs ignores a stop while its first join is in flight (its runner is not running yet) and
+    // then restarts the consumer whose connections the disconnect closed: the member would go on
+    // after `done`. So the join is let finish first; it takes long only while the group waits for
+    // a member that died to time out.
+    this.stopping ??= this.running.then(
+      () => this.consumer.disconnect(),
+      () => this.consumer.disconnect(),
+    ).then(
       () => (this.failure === null ? this.resolveDone() : this.rejectDone(this.failure)),
       (e: unknown) => this.rejectDone(this.failure ?? e),
     );
@@ -131,15 +143,18 @@ export class KafkaConsumer implements ConsumerHandle {
 
   /**
    * With several members in the group, the partitions another member holds reach their end without
-   * this one; the group's committed offsets show it. A member whose last commit failed holds this
-   * one back only until it leaves: its partitions then come here, positioned by `startOffsets`.
+   * this one; `drainedOffsets` (else the group's committed offsets) show it. A member whose last
+   * commit failed holds this one back only until it leaves: its partitions then come here,
+   * positioned by `startOffsets`.
    */
   private async checkPeers(): Promise<void> {
     if (!this.ends || this.stopping) return;
     const open = [...this.ends.keys()].filter((p) => !this.reached.has(p));
     if (open.length === 0) return;
-    const committed = await this.log.committedOffsets(this.opts.group, this.opts.topic);
-    for (const p of open) if ((committed.get(p) ?? 0) >= this.ends.get(p)!) this.reached.add(p);
+    const drained = this.opts.drainedOffsets
+      ? await this.opts.drainedOffsets(open)
+      : await this.log.committedOffsets(this.opts.group, this.opts.topic);
+    for (const p of open) if ((drained.get(p) ?? 0) >= this.ends.get(p)!) this.reached.add(p);
     this.checkEnd();
   }
 

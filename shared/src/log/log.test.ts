@@ -14,6 +14,7 @@ import { Writable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { logLevel } from 'kafkajs';
 import { pino } from 'pino';
+import { KafkaConsumer } from './kafka-consumer.ts';
 import { KafkaLog, forwardKafkaLog } from './kafka-log.ts';
 import { partitionForKey } from './murmur2.ts';
 import type { ConsumeOptions, ConsumerHandle, EventLog, LogRecord, Offsets, RecordBatch } from './types.ts';
@@ -254,44 +255,51 @@ interface SharedProgress {
 
 /**
  * A slow member of `group` on `three`: the first of two must still be busy, seconds later, when the
- * second joins. It commits the group's offsets after each batch, as the speed layer does.
+ * second joins. Its state is `progress`; with `groupOffsets` (as the speed layer and the archiver do)
+ * it also commits the group's offsets after each batch, which `untilEnd` then goes by; without, it
+ * tells `untilEnd` its own offsets through `drainedOffsets`.
  */
-async function slowMember(log: EventLog, group: string, progress: SharedProgress, untilEnd = false) {
+async function slowMember(log: EventLog, group: string, progress: SharedProgress, opts: { untilEnd?: boolean; groupOffsets?: boolean } = {}) {
+  const { untilEnd = false, groupOffsets = true } = opts;
   const assignments: number[][] = [];
   let started!: (h: ConsumerHandle) => void;
   const handleReady = new Promise<ConsumerHandle>((resolve) => (started = resolve));
+  const offsets = async (ps: number[]) => new Map(ps.map((p) => [p, progress.next.get(p) ?? 0]));
   const handle = await log.consume({
     group,
     topic: 'three',
     untilEnd,
     maxBatchRecords: 5,
-    startOffsets: async (ps) => new Map(ps.map((p) => [p, progress.next.get(p) ?? 0])),
+    startOffsets: offsets,
+    ...(groupOffsets ? {} : { drainedOffsets: offsets }),
     onAssignment: (ps) => void assignments.push(ps),
     onBatch: async (b) => {
       await delay(10);
       for (const r of b.records) progress.processed.add(r.value);
       const next = b.records.at(-1)!.offset + 1;
       progress.next.set(b.partition, next);
-      await (await handleReady).commit(new Map([[b.partition, next]]));
+      if (groupOffsets) await (await handleReady).commit(new Map([[b.partition, next]]));
     },
   });
   started(handle);
   return { handle, assignments };
 }
 
-async function produceNumbered(log: EventLog, total: number): Promise<SharedProgress> {
-  await log.produce('three', Array.from({ length: total }, (_, i) => ({ key: `k${i}`, value: `v${i}` })));
-  return { next: new Map(), processed: new Set() };
+/** A Kafka log whose topic `three` holds `total` numbered records, and a progress that has none. */
+async function numberedKafka(t: TestContext, total: number): Promise<{ log: KafkaLog; progress: SharedProgress } | null> {
+  const h = await kafka.open(t);
+  if (!h) return null;
+  await h.log.produce('three', Array.from({ length: total }, (_, i) => ({ key: `k${i}`, value: `v${i}` })));
+  return { log: h.log as KafkaLog, progress: { next: new Map(), processed: new Set() } };
 }
 
 // The embedded log has one member per group at a time; a Kafka group shares partitions, and a
 // member joining makes the busy ones rejoin in the middle of their batches.
 test('kafka: a member joining mid-stream takes over partitions; the busy member rejoins and goes on', { timeout: 120_000 }, async (t) => {
-  const h = await kafka.open(t);
-  if (!h) return;
-  const { log } = h;
   const total = 6_000;
-  const progress = await produceNumbered(log, total);
+  const numbered = await numberedKafka(t, total);
+  if (!numbered) return;
+  const { log, progress } = numbered;
   const failures: string[] = [];
   const member = async (name: string) => {
     const { handle, assignments } = await slowMember(log, 'joining', progress);
@@ -321,13 +329,12 @@ test('kafka: a member joining mid-stream takes over partitions; the busy member 
 });
 
 test('kafka: several untilEnd members of one group each finish once every partition is at its end, whoever drained it', { timeout: 120_000 }, async (t) => {
-  const h = await kafka.open(t);
-  if (!h) return;
-  const { log } = h;
   const total = 3_000;
-  const progress = await produceNumbered(log, total);
+  const numbered = await numberedKafka(t, total);
+  if (!numbered) return;
+  const { log, progress } = numbered;
   const member = async () => {
-    const { handle, assignments } = await slowMember(log, 'draining', progress, true);
+    const { handle, assignments } = await slowMember(log, 'draining', progress, { untilEnd: true });
     t.after(() => handle.stop());
     let finished = false;
     const done = handle.done.then(() => void (finished = true));
@@ -343,6 +350,53 @@ test('kafka: several untilEnd members of one group each finish once every partit
     [first, second].every((m) => m.assignments.some((ps) => ps.length > 0 && ps.length < 3)),
     'each member held only some of the partitions at some point',
   );
+});
+
+test('kafka: untilEnd goes by drainedOffsets where given: group offsets left at the end by an earlier state do not end a rebuilt one', { timeout: 120_000 }, async (t) => {
+  const total = 1_500;
+  const numbered = await numberedKafka(t, total);
+  if (!numbered) return;
+  const { log, progress: earlier } = numbered;
+  await (await slowMember(log, 'rebuilt', earlier, { untilEnd: true })).handle.done;
+  assert.equal(earlier.processed.size, total);
+  const rebuilt: SharedProgress = { next: new Map(), processed: new Set() };
+  await (await slowMember(log, 'rebuilt', rebuilt, { untilEnd: true, groupOffsets: false })).handle.done;
+  assert.equal(rebuilt.processed.size, total, 'the rebuilt state read the whole log');
+});
+
+// kafkajs ignores a disconnect while its first join is in flight and restarts the consumer it
+// closed; the member stays in the group, consuming, after its `done` has resolved.
+test('kafka: a member stopped while its first join waits on a busy member leaves the group for good', { timeout: 120_000 }, async (t) => {
+  const numbered = await numberedKafka(t, 300);
+  if (!numbered) return;
+  const { log } = numbered;
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let busy = false;
+  const holder = await log.consume({
+    group: 'held',
+    topic: 'three',
+    onBatch: async () => {
+      busy = true;
+      await gate;
+    },
+  });
+  t.after(() => holder.stop());
+  const admin = log.kafka.admin();
+  await admin.connect();
+  t.after(() => admin.disconnect());
+  const state = async () => (await admin.describeGroups([log.name('held')])).groups[0]?.state;
+  await waitUntil('the first member to be in a batch', async () => busy, 60_000);
+
+  const late = new KafkaConsumer(log, { group: 'held', topic: 'three', onBatch: async () => undefined });
+  const starting = late.start();
+  // The busy member sends no heartbeat, so the group waits for it to rejoin.
+  await waitUntil('the second member to hold the group in a rebalance', async () => (await state()) === 'PreparingRebalance', 60_000);
+  const stopped = late.stop();
+  release();
+  await Promise.all([starting, stopped, late.done]);
+  await holder.stop();
+  await waitUntil('both members to have left the group', async () => (await state()) === 'Empty', 60_000);
 });
 
 test('kafkajs rebalance notices are logged at info; other kafkajs errors stay errors', () => {

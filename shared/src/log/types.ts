@@ -74,10 +74,17 @@ export interface ConsumeOptions {
   /**
    * Stop once every partition has been read up to the end offsets observed when consuming began
    * (`--once` runs: drain, flush, commit, exit). `done` resolves then. Partitions another member of
-   * the group holds count once the group's committed offsets reach their end, so each of several
-   * `--once` members finishes when the log is drained, whoever drained it.
+   * the group holds count once `drainedOffsets` reach their end, so each of several `--once`
+   * members finishes when the log is drained, whoever drained it.
    */
   untilEnd?: boolean;
+  /**
+   * With `untilEnd`: how far the group's shared durable state has got on partitions, whoever holds
+   * them (the speed layer's state store). Without it, the group's committed offsets, which are
+   * right only where they never run ahead of that state: a state store emptied and rebuilt under
+   * the same group would otherwise end a run before it has read anything.
+   */
+  drainedOffsets?: (partitions: number[]) => Promise<Offsets>;
   /** Upper bound on records per delivered batch. */
   maxBatchRecords?: number;
   /**

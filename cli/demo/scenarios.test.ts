@@ -233,10 +233,12 @@ test('reprocess: the buggy run hides one product; the backfill fixes exactly its
 
 test('lambda demo --help lists the scenarios; a scenario with --fast --json prints one JSON line of its summary', { timeout: 60_000 }, () => {
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-  const help = spawnSync(process.execPath, ['bin/lambda.js', 'demo', '--help'], { cwd: root, encoding: 'utf8' });
+  // spawnSync holds off the test's own timeout: a run that hangs is killed by its own.
+  const sync = { cwd: root, encoding: 'utf8', timeout: 25_000, killSignal: 'SIGKILL' } as const;
+  const help = spawnSync(process.execPath, ['bin/lambda.js', 'demo', '--help'], sync);
   assert.equal(help.status, 0, help.stderr);
   for (const name of ['late-data', 'processing-time', 'code-drift', 'reprocess']) assert.match(help.stdout, new RegExp(`\\b${name}\\b`));
-  const run = spawnSync(process.execPath, ['bin/lambda.js', 'demo', 'code-drift', '--fast', '--json', '--minutes', '4'], { cwd: root, encoding: 'utf8', env: { ...process.env, DATA_DIR: '' } });
+  const run = spawnSync(process.execPath, ['bin/lambda.js', 'demo', 'code-drift', '--fast', '--json', '--minutes', '4'], { ...sync, env: { ...process.env, DATA_DIR: '' } });
   assert.equal(run.status, 0, run.stderr);
   const lines = run.stdout.trim().split('\n');
   assert.equal(lines.length, 1, run.stdout);

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
-import { DEFAULT_TOPICS, TOPICS, enlargeYoungGeneration, loadConfig } from '@lambda/shared';
+import { DEFAULT_TOPICS, TOPICS, loadConfig } from '@lambda/shared';
 import { openEventLog } from '@lambda/shared/log/open';
 import { ARCHIVER_FETCH_BYTES, startArchiver } from '@lambda/batch-layer';
 import { fillTopic, machine, rawConsumeRate, timedFromAssignment } from './_kafka.ts';
@@ -13,9 +13,6 @@ import { fillTopic, machine, rawConsumeRate, timedFromAssignment } from './_kafk
 const { values } = parseArgs({ options: { events: { type: 'string', default: '2000000' } } });
 const events = Number(values.events);
 if (!Number.isSafeInteger(events) || events <= 0) throw new Error('--events must be a positive integer');
-
-// As `lambda archive` runs; the raw loop shares the process, so it gets the same heap.
-enlargeYoungGeneration();
 
 const brokers = (process.env.KAFKA_BROKERS || '127.0.0.1:19092').split(',');
 const prefix = `bench-archive-${process.pid}-${Date.now()}.`;

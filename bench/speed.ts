@@ -19,7 +19,6 @@ import {
   TOPICS,
   VIEWS,
   Workload,
-  enlargeYoungGeneration,
   itemLine,
   loadConfig,
   validateEvent,
@@ -30,9 +29,6 @@ import {
 import { openEventLog } from '@lambda/shared/log/open';
 import { DEFAULT_MAX_BATCH_RECORDS, compileView, startSpeedLayer } from '@lambda/speed-layer';
 import { fillTopic, machine, rawConsumeRate, timedFromAssignment } from './_kafka.ts';
-
-// As `lambda speed` runs; the baselines share the process, so they get the same heap.
-enlargeYoungGeneration();
 
 const { values } = parseArgs({
   options: {

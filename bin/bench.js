@@ -16,7 +16,8 @@ if (!name || name === '--help' || name === '-h' || !existsSync(path.join(benchDi
   console.error(`usage: npm run bench -- <name> [--events N]\nbenchmarks: ${available.join(', ')}`);
   process.exit(name && name !== '--help' && name !== '-h' ? 2 : 0);
 }
-const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(benchDir, `${name}.ts`), ...rest], {
+// With the heap `lambda` runs with (bin/lambda.js); the baselines share the process, and the heap.
+const r = spawnSync(process.execPath, ['--max-semi-space-size=64', '--import', 'tsx', path.join(benchDir, `${name}.ts`), ...rest], {
   stdio: 'inherit',
 });
 process.exit(r.status ?? 1);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { createLogger, enlargeYoungGeneration, loadConfig } from '@lambda/shared';
+import { createLogger, loadConfig } from '@lambda/shared';
 import { openEventLog } from '@lambda/shared/log/open';
 import { startArchiver, type ArchiverStats } from '@lambda/batch-layer';
 import {
@@ -20,7 +20,6 @@ export function registerArchive(program: Command): void {
     .option('--flush-interval <ms>', 'flush buffered records at least this often', positiveInt, DEFAULT_FLUSH_INTERVAL_MS)
     .action(async (opts: { once?: boolean; flushRecords: number; flushInterval: number }) => {
       const config = loadConfig();
-      enlargeYoungGeneration();
       const logger = createLogger('archiver', config.logLevel);
       const log = await openEventLog(config, { clientId: 'archiver' });
       const started = performance.now();

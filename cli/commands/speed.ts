@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { createLogger, enlargeYoungGeneration, loadConfig, openStateStore } from '@lambda/shared';
+import { createLogger, loadConfig, openStateStore } from '@lambda/shared';
 import { openEventLog } from '@lambda/shared/log/open';
 import {
   DEFAULT_DEDUPE_HORIZON_MS,
@@ -38,7 +38,6 @@ export function registerSpeed(program: Command): void {
     .option('--key-prefix <prefix>', 'Redis back end: key prefix (default lambda:)')
     .action(async (opts: SpeedOptions) => {
       const config = loadConfig();
-      enlargeYoungGeneration();
       const logger = createLogger('speed', config.logLevel);
       const log = await openEventLog(config, { logger });
       const store = await openStateStore(config, {

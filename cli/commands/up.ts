@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import {
   Workload,
   createLogger,
-  enlargeYoungGeneration,
   ingestEvents,
   itemRaw,
   loadConfig,
@@ -57,7 +56,6 @@ export function registerUp(program: Command): void {
     .option('--batch-cron <expr>', 'batch recompute schedule (cron, UTC)', '*/2 * * * *')
     .action(async (flags: UpFlags) => {
       const config = loadConfig();
-      enlargeYoungGeneration();
       const logger = createLogger('lambda', config.logLevel);
       const log = await openEventLog(config, { logger, forProducing: true, clientId: 'up' });
       const store = await openStateStore(config);

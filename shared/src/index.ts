@@ -5,7 +5,6 @@ export * from './events/schema.ts';
 export * from './events/unchanged-schema.ts';
 export * from './events/validate.ts';
 export * from './generator/rng.ts';
-export * from './heap.ts';
 export * from './generator/workload.ts';
 export * from './log/embedded-log.ts';
 export * from './log/kafka-log.ts';

@@ -35,9 +35,10 @@ if (files.length === 0) {
 }
 // One file at a time: the integration tests share one Kafka broker and one Redis server. A test
 // that hangs fails after ten minutes instead of holding the whole run until CI's limit. The runner
-// leads a process group of its own, so that whatever a test started and left running
-// (the child of a test file the runner timed out, say) is found and killed when the run ends: it
-// would otherwise hold the output pipe, and with it the CI job, open.
+// leads a process group of its own, so that whatever a test started and left running (the child
+// of a test file the runner timed out, say) is found when the run ends, killed, and fails the run:
+// left alone it would outlive the job, go on using the services, and could hold an output pipe,
+// and with it the CI job, open.
 const runner = spawn(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=600000', '--test-reporter=spec', ...files],

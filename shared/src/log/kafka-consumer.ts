@@ -97,13 +97,13 @@ export class KafkaConsumer implements ConsumerHandle {
     // then restarts the consumer whose connections the disconnect closed: the member would go on
     // after `done`. So the join is let finish first; it takes long only while the group waits for
     // a member that died to time out.
-    this.stopping ??= this.running.then(
-      () => this.consumer.disconnect(),
-      () => this.consumer.disconnect(),
-    ).then(
-      () => (this.failure === null ? this.resolveDone() : this.rejectDone(this.failure)),
-      (e: unknown) => this.rejectDone(this.failure ?? e),
-    );
+    this.stopping ??= this.running
+      .catch(() => undefined)
+      .then(() => this.consumer.disconnect())
+      .then(
+        () => (this.failure === null ? this.resolveDone() : this.rejectDone(this.failure)),
+        (e: unknown) => this.rejectDone(this.failure ?? e),
+      );
     return this.stopping.then(() => this.done.catch(() => undefined));
   }
 

@@ -150,6 +150,9 @@ export async function startSpeedLayer(opts: SpeedLayerOptions): Promise<SpeedLay
     maxBatchRecords: opts.maxBatchRecords ?? DEFAULT_MAX_BATCH_RECORDS,
     // State is per partition: while one partition's commit runs in Redis, another's batch is planned.
     concurrentPartitions: await opts.log.partitionCount(TOPICS.events),
+    // The store's commit is fenced on its offsets: a batch landing after its partition moved on
+    // to another member is applied once, by whichever commits first.
+    fetchAhead: true,
     startOffsets: storedOffsets,
     // Group offsets trail the store and may belong to an earlier store under the same group.
     drainedOffsets: storedOffsets,

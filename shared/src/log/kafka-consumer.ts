@@ -37,6 +37,8 @@ export class KafkaConsumer implements ConsumerHandle {
   private peerWatch: NodeJS.Timeout | null = null;
   /** kafkajs's `run`, which resolves once the first join of the group is over. */
   private running: Promise<void> = Promise.resolve();
+  /** Per partition, the delivered batch still in `onBatch` (with `fetchAhead`, after `eachBatch` returned). */
+  private readonly inFlight = new Map<number, Promise<void>>();
 
   constructor(
     private readonly log: KafkaLog,
@@ -99,6 +101,8 @@ export class KafkaConsumer implements ConsumerHandle {
     // a member that died to time out.
     this.stopping ??= this.running
       .catch(() => undefined)
+      // Batches in flight land while the member still belongs to the group, so their commits count.
+      .then(() => this.settled())
       .then(() => this.consumer.disconnect())
       .then(
         () => (this.failure === null ? this.resolveDone() : this.rejectDone(this.failure)),
@@ -121,6 +125,8 @@ export class KafkaConsumer implements ConsumerHandle {
   }
 
   private async resolveStarts(partitions: number[]): Promise<Map<number, number>> {
+    // The batches this member still has in flight land first, so the offsets read below count them.
+    await this.settled();
     await this.opts.onAssignment?.(partitions);
     const starts = (await this.opts.startOffsets?.(partitions)) ?? new Map<number, number>();
     // Positioned now, not at the first batch: where the group's committed offset is at the end of
@@ -162,8 +168,13 @@ export class KafkaConsumer implements ConsumerHandle {
     if (this.ends && [...this.ends.keys()].every((p) => this.reached.has(p))) setImmediate(() => void this.stop());
   }
 
+  /** Resolves once no delivered batch is in `onBatch` (their failures go to `fail`, never here). */
+  private settled(): Promise<unknown> {
+    return Promise.all(this.inFlight.values());
+  }
+
   private onFetch(): void {
-    if (this.deliveredSinceFetch === 0 && this.assigned.length > 0 && !this.idle && this.opts.onIdle) {
+    if (this.deliveredSinceFetch === 0 && this.inFlight.size === 0 && this.assigned.length > 0 && !this.idle && this.opts.onIdle) {
       this.idle = true;
       Promise.resolve(this.opts.onIdle()).catch((e: unknown) => this.fail(e));
     }
@@ -189,26 +200,43 @@ export class KafkaConsumer implements ConsumerHandle {
       // I/O that completed meanwhile (a DuckDB query, a Redis reply, a file write) is handled
       // between chunks, not once the whole fetch is done. A stop or a rebalance may come with it.
       await new Promise((resolve) => setImmediate(resolve));
+      // A partition's batches reach onBatch one at a time, in order.
+      await this.inFlight.get(partition);
       if (!isRunning() || isStale() || this.stopping || this.failure !== null) break;
       const chunk = records.length <= max ? records : records.slice(i, i + max);
       this.deliveredSinceFetch += chunk.length;
       this.idle = false;
-      try {
-        await this.opts.onBatch({ topic: this.opts.topic, partition, records: chunk });
-      } catch (e) {
-        this.fail(e);
-        return;
-      }
       const last = chunk[chunk.length - 1]!.offset;
-      resolveOffset(String(last));
-      if (last + 1 >= end) {
-        this.reached.add(partition);
-        this.checkEnd();
+      const work = this.deliver(partition, chunk, last + 1 >= end).finally(() => {
+        if (this.inFlight.get(partition) === work) this.inFlight.delete(partition);
+      });
+      this.inFlight.set(partition, work);
+      // kafkajs fetches again once eachBatch has returned for every batch of the last fetch. With
+      // `fetchAhead` it returns while its last batch is still in onBatch, so the next fetch and its
+      // decoding overlap that batch's commit instead of following it; the next fetch starts after
+      // `last` however that batch ends, which a failure (stopping the consumer) makes moot.
+      if (!this.opts.fetchAhead) {
+        await work;
+        if (this.failure !== null) return;
       }
+      resolveOffset(String(last));
       // Not caught: when another member joins or leaves, the heartbeat throws a rebalance error,
       // which kafkajs answers by rejoining the group (the new assignment starts at startOffsets);
       // other errors reach the CRASH handler.
       await heartbeat();
+    }
+  }
+
+  private async deliver(partition: number, records: LogRecord[], atEnd: boolean): Promise<void> {
+    try {
+      await this.opts.onBatch({ topic: this.opts.topic, partition, records });
+    } catch (e) {
+      this.fail(e);
+      return;
+    }
+    if (atEnd) {
+      this.reached.add(partition);
+      this.checkEnd();
     }
   }
 }

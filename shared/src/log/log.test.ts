@@ -198,6 +198,44 @@ function conformance(backend: Backend): void {
     }
   });
 
+  it('hands a partition its batches one at a time across fetches, and stop waits for the batch in flight', async ({ log }) => {
+    await log.produce('three', Array.from({ length: 240 }, (_, i) => ({ key: `k${i % 13}`, value: `v${i}` })));
+    const all = await readAll(log, 'three');
+    const busy = new Set<number>();
+    const overlaps: number[] = [];
+    // Small fetches: Kafka brings the topic in many rounds, each next one fetched while a batch works.
+    const { batches } = await drain(log, { group: 'serial', topic: 'three', concurrentPartitions: 3, maxBatchRecords: 30, fetchBytes: 400, fetchAhead: true }, async (b) => {
+      if (busy.has(b.partition)) overlaps.push(b.partition);
+      busy.add(b.partition);
+      await delay(5);
+      busy.delete(b.partition);
+    });
+    assert.deepEqual(overlaps, []);
+    assert.ok(batches.length >= 6, `${batches.length} batches`);
+    for (const [p, records] of all.entries()) assert.deepEqual(values(batches.filter((b) => b.partition === p).flatMap((b) => b.records)), values(records), `partition ${p}`);
+
+    let finished = 0;
+    let asked = false;
+    let started!: (h: ConsumerHandle) => void;
+    const handleReady = new Promise<ConsumerHandle>((resolve) => (started = resolve));
+    const handle = await log.consume({
+      group: 'stopped',
+      topic: 'three',
+      fetchBytes: 400,
+      fetchAhead: true,
+      onBatch: async () => {
+        if (!asked) void (await handleReady).stop();
+        asked = true;
+        await delay(50);
+        finished++;
+      },
+    });
+    started(handle);
+    await handle.done;
+    assert.ok(asked, 'a batch came');
+    assert.ok(finished >= 1, 'done waited for the batch that asked to stop');
+  });
+
   it('start offsets behind the group\'s committed offsets win, even where the group is at the end', async ({ log }) => {
     await log.produce('three', Array.from({ length: 60 }, (_, i) => ({ key: `k${i % 7}`, value: `v${i}` })));
     const all = await readAll(log, 'three');
@@ -259,8 +297,13 @@ interface SharedProgress {
  * it also commits the group's offsets after each batch, which `untilEnd` then goes by; without, it
  * tells `untilEnd` its own offsets through `drainedOffsets`.
  */
-async function slowMember(log: EventLog, group: string, progress: SharedProgress, opts: { untilEnd?: boolean; groupOffsets?: boolean } = {}) {
-  const { untilEnd = false, groupOffsets = true } = opts;
+async function slowMember(
+  log: EventLog,
+  group: string,
+  progress: SharedProgress,
+  opts: { untilEnd?: boolean; groupOffsets?: boolean; fetchAhead?: boolean } = {},
+) {
+  const { untilEnd = false, groupOffsets = true, fetchAhead = false } = opts;
   const assignments: number[][] = [];
   let started!: (h: ConsumerHandle) => void;
   const handleReady = new Promise<ConsumerHandle>((resolve) => (started = resolve));
@@ -269,6 +312,7 @@ async function slowMember(log: EventLog, group: string, progress: SharedProgress
     group,
     topic: 'three',
     untilEnd,
+    fetchAhead,
     maxBatchRecords: 5,
     startOffsets: offsets,
     ...(groupOffsets ? {} : { drainedOffsets: offsets }),
@@ -294,39 +338,43 @@ async function numberedKafka(t: TestContext, total: number): Promise<{ log: Kafk
 }
 
 // The embedded log has one member per group at a time; a Kafka group shares partitions, and a
-// member joining makes the busy ones rejoin in the middle of their batches.
-test('kafka: a member joining mid-stream takes over partitions; the busy member rejoins and goes on', { timeout: 120_000 }, async (t) => {
-  const total = 6_000;
-  const numbered = await numberedKafka(t, total);
-  if (!numbered) return;
-  const { log, progress } = numbered;
-  const failures: string[] = [];
-  const member = async (name: string) => {
-    const { handle, assignments } = await slowMember(log, 'joining', progress);
-    const failed = handle.done.then(
-      () => null,
-      (e: unknown) => (failures.push(`${name}: ${String(e)}`), e),
+// member joining makes the busy ones rejoin in the middle of their batches. A member fetching ahead
+// rejoins with a batch still in flight; it keeps no group offsets, whose commit would be refused.
+for (const fetchAhead of [false, true]) {
+  const how = fetchAhead ? 'fetching ahead, with no group offsets' : 'committing group offsets';
+  test(`kafka: a member joining mid-stream takes over partitions; the busy member rejoins and goes on (${how})`, { timeout: 120_000 }, async (t) => {
+    const total = 6_000;
+    const numbered = await numberedKafka(t, total);
+    if (!numbered) return;
+    const { log, progress } = numbered;
+    const failures: string[] = [];
+    const member = async (name: string) => {
+      const { handle, assignments } = await slowMember(log, 'joining', progress, { fetchAhead, groupOffsets: !fetchAhead });
+      const failed = handle.done.then(
+        () => null,
+        (e: unknown) => (failures.push(`${name}: ${String(e)}`), e),
+      );
+      return { name, handle, assignments, failed };
+    };
+    const first = await member('first');
+    await waitUntil('the first member to be busy', async () => progress.processed.size >= 300, 60_000);
+    const second = await member('second');
+    await waitUntil(
+      'every record to be processed',
+      async () => {
+        assert.deepEqual(failures, [], 'no member fails');
+        return progress.processed.size === total;
+      },
+      90_000,
     );
-    return { name, handle, assignments, failed };
-  };
-  const first = await member('first');
-  await waitUntil('the first member to be busy', async () => progress.processed.size >= 300, 60_000);
-  const second = await member('second');
-  await waitUntil(
-    'every record to be processed',
-    async () => {
-      assert.deepEqual(failures, [], 'no member fails');
-      return progress.processed.size === total;
-    },
-    90_000,
-  );
-  for (const m of [first, second]) {
-    await m.handle.stop();
-    assert.equal(await m.failed, null, `${m.name} member failed`);
-  }
-  assert.ok(first.assignments.length >= 2, 'the first member was assigned again when the second joined');
-  assert.ok(second.assignments.some((ps) => ps.length > 0), 'the second member got partitions');
-});
+    for (const m of [first, second]) {
+      await m.handle.stop();
+      assert.equal(await m.failed, null, `${m.name} member failed`);
+    }
+    assert.ok(first.assignments.length >= 2, 'the first member was assigned again when the second joined');
+    assert.ok(second.assignments.some((ps) => ps.length > 0), 'the second member got partitions');
+  });
+}
 
 test('kafka: several untilEnd members of one group each finish once every partition is at its end, whoever drained it', { timeout: 120_000 }, async (t) => {
   const total = 3_000;

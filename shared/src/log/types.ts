@@ -100,6 +100,14 @@ export interface ConsumeOptions {
    * two batches in flight. The embedded log delivers one batch at a time whatever this says.
    */
   concurrentPartitions?: number;
+  /**
+   * Kafka: fetch the next batches while the last ones are still in `onBatch` (default false), so
+   * that fetching and decoding overlap processing. A member may then rejoin the group during a
+   * rebalance before its batch in flight has landed, so the partition's next owner can start on
+   * records this member is still processing, and this member's group commits for that batch are
+   * refused: only for consumers whose own commit is fenced (the speed layer's state store).
+   */
+  fetchAhead?: boolean;
   /** Called with each batch; the next batch of the same partition waits for the returned promise. */
   onBatch: (batch: RecordBatch) => Promise<void>;
   /** Called when partitions are assigned or revoked (after a rebalance). */

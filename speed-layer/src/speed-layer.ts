@@ -203,16 +203,17 @@ export async function startSpeedLayer(opts: SpeedLayerOptions): Promise<SpeedLay
 }
 
 function decode(r: LogRecord, now: number) {
+  const text = r.value;
   let value: unknown;
   try {
-    value = JSON.parse(r.value);
+    value = JSON.parse(text);
   } catch {
     return null;
   }
   const v = validateEvent(value, {
     now,
     maxFutureSkewMs: SPEED_SKEW_MS,
-    ...(r.value.length * 3 > MAX_EVENT_BYTES ? { rawBytes: Buffer.byteLength(r.value) } : {}),
+    ...(text.length * 3 > MAX_EVENT_BYTES ? { rawBytes: Buffer.byteLength(text) } : {}),
   });
   return v.ok ? v.event : null;
 }

@@ -257,12 +257,12 @@ function toRecords(batch: Batch, topic: string, end: number): LogRecord[] {
 const EMPTY = Buffer.alloc(0);
 
 /**
- * A record as fetched: its key and value are decoded from the fetched bytes when first read, so a
- * consumer that passes bytes on (the archiver) never pays for strings it does not use.
+ * A record as fetched: its key and value are decoded from the fetched bytes when read, so a consumer
+ * that passes bytes on (the archiver) never pays for strings it does not use. The value is not kept:
+ * a consumer that parses it reads it once, and a kept string would live as long as its batch, which
+ * the young generation's collections copy over and over.
  */
 class FetchedRecord implements LogRecord {
-  private text: string | undefined;
-
   constructor(
     readonly topic: string,
     readonly partition: number,
@@ -277,6 +277,6 @@ class FetchedRecord implements LogRecord {
   }
 
   get value(): string {
-    return (this.text ??= this.valueBytes.toString());
+    return this.valueBytes.toString();
   }
 }

@@ -165,7 +165,8 @@ class BatchPlan {
 
   async load(records: InputRecord[]): Promise<void> {
     const p = this.partition;
-    const events = records.flatMap((r) => (r.event ? [r.event] : []));
+    const ids: string[] = [];
+    for (const r of records) if (r.event) ids.push(r.event.event_id);
     const { windowed, groups } = this.layout;
     const cutoff = this.ctx.evictBefore;
     // Read first: which generations of the seen-set to consult follows from it.
@@ -173,10 +174,12 @@ class BatchPlan {
     this.maxTime = max === null || max === undefined ? null : Number(max);
     this.startMaxTime = this.maxTime;
     const [seen, sessionLists, windowEvictions, sessionEvictions] = await Promise.all([
-      this.loadSeen(events.map((e) => e.event_id)),
+      this.loadSeen(ids),
       Promise.all(
         groups.map(async (g) => {
-          const keys = [...new Set(events.filter((e) => g.lead.accepts(e)).map((e) => g.lead.keyOf(e)))];
+          const touched = new Set<string>();
+          for (const r of records) if (r.event && g.lead.accepts(r.event)) touched.add(g.lead.keyOf(r.event));
+          const keys = [...touched];
           return { g, keys, texts: await this.store.hmget(p, KEYS.sessions(g.state), keys) };
         }),
       ),
@@ -282,7 +285,9 @@ class BatchPlan {
     const current = this.generationOf(this.startMaxTime);
     const generations = Number.isFinite(this.dedupeHorizonMs) ? [current - 1, current] : [current];
     const found = await Promise.all(generations.map((g) => this.store.smismember(this.partition, KEYS.seen(g), ids)));
-    return new Set(ids.filter((_, i) => found.some((f) => f[i])));
+    const seen = new Set<string>();
+    for (const f of found) f.forEach((hit, i) => hit && seen.add(ids[i]!));
+    return seen;
   }
 
   /** The id joins the generation of the partition clock as the event leaves it. */
@@ -393,17 +398,30 @@ class BatchPlan {
     }
   }
 
-  /** A key counts once per window however many of its sessions overlap it: diff the covered sets. */
+  /**
+   * A key counts once per window however many of its sessions overlap it: diff the windows covered
+   * before and after the batch, both ascending, in one walk.
+   */
   private countOpen(view: string, size: number, gap: number, state: SessionState): void {
     const before = coveredWindows(state.original, gap, size);
     const after = coveredWindows(state.list, gap, size);
-    for (const start of after) {
-      if (before.has(start) || start + size <= this.ctx.evictBefore) continue;
-      this.incr(KEYS.window(view, start), FIELDS.open, 1n);
-      this.index(KEYS.windows(view), String(start), start + size);
-    }
-    for (const start of before) {
-      if (!after.has(start) && start + size > this.ctx.evictBefore) this.incr(KEYS.window(view, start), FIELDS.open, -1n);
+    let i = 0;
+    let j = 0;
+    while (i < before.length || j < after.length) {
+      const prev = before[i] ?? Infinity;
+      const next = after[j] ?? Infinity;
+      if (prev === next) {
+        i++;
+        j++;
+      } else if (next < prev) {
+        j++;
+        if (next + size <= this.ctx.evictBefore) continue;
+        this.incr(KEYS.window(view, next), FIELDS.open, 1n);
+        this.index(KEYS.windows(view), String(next), next + size);
+      } else {
+        i++;
+        if (prev + size > this.ctx.evictBefore) this.incr(KEYS.window(view, prev), FIELDS.open, -1n);
+      }
     }
   }
 

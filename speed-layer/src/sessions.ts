@@ -89,10 +89,14 @@ export function mergeSessionLists(lists: Session[][], aggregates: Aggregate[], g
   return out;
 }
 
-/** Starts of the tumbling windows of `sizeMs` that some session `[first, last + G)` overlaps. */
-export function coveredWindows(list: Session[], gapMs: number, sizeMs: number): Set<number> {
-  const out = new Set<number>();
-  for (const s of list) for (const w of windowsOverlapping(sessionBounds(s.first, s.last, gapMs), sizeMs)) out.add(w.start);
+/** Starts of the tumbling windows of `sizeMs` that some session `[first, last + G)` overlaps, ascending, each once. */
+export function coveredWindows(list: Session[], gapMs: number, sizeMs: number): number[] {
+  const out: number[] = [];
+  for (const s of list) {
+    // The sessions are ordered and disjoint: a session's windows start no earlier than the last
+    // window of the one before, which they can share.
+    for (const w of windowsOverlapping(sessionBounds(s.first, s.last, gapMs), sizeMs)) if (out.length === 0 || w.start > out[out.length - 1]!) out.push(w.start);
+  }
   return out;
 }
 

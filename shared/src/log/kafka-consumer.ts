@@ -213,8 +213,8 @@ export class KafkaConsumer implements ConsumerHandle {
       this.inFlight.set(partition, work);
       // kafkajs fetches again once eachBatch has returned for every batch of the last fetch. With
       // `fetchAhead` it returns while its last batch is still in onBatch, so the next fetch and its
-      // decoding overlap that batch's commit instead of following it; the next fetch starts after
-      // `last` however that batch ends, which a failure (stopping the consumer) makes moot.
+      // decoding overlap that batch's commit instead of following it. That fetch starts after
+      // `last` before the batch has landed; should the batch fail, the consumer stops anyway.
       if (!this.opts.fetchAhead) {
         await work;
         if (this.failure !== null) return;

@@ -104,7 +104,7 @@ export interface ConsumeOptions {
    * Kafka: fetch the next batches while the last ones are still in `onBatch` (default false), so
    * that fetching and decoding overlap processing. A member may then rejoin the group during a
    * rebalance before its batch in flight has landed, so the partition's next owner can start on
-   * records this member is still processing, and this member's group commits for that batch are
+   * records this member is still processing, and this member's group commit for that batch may be
    * refused: only for consumers whose own commit is fenced (the speed layer's state store).
    */
   fetchAhead?: boolean;

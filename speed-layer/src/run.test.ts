@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   EmbeddedLog,
+  MAX_EVENT_BYTES,
   MemoryStateStore,
   TOPICS,
   VIEWS,
@@ -76,6 +77,20 @@ test('a far-future event is dead-lettered at the edge, naming event_time, so it 
 
   await runOnce(log, store, dir);
   assert.equal(await watermark(), Math.max(...[...first, ...rest].map((e) => e.event_time)));
+});
+
+test('records a foreign producer wrote past the edge reach no view: not JSON, not an event, or over the size limit', async (t) => {
+  const { dir, log, store } = await fixture(t);
+  const now = Date.now();
+  const event = (id: string) => JSON.stringify({ event_id: id, type: 'page_view', event_time: now - 1_000, user_id: 'u1' });
+  // A valid event but for its size: JSON allows the whitespace.
+  const oversized = ' '.repeat(MAX_EVENT_BYTES) + event('big');
+  assert.ok(Buffer.byteLength(oversized) > MAX_EVENT_BYTES);
+  const before = await Promise.all(['applied', 'invalid'].map((outcome) => metric('lambda_speed_events_total', { outcome })));
+  await log.produce(TOPICS.events, [{ key: 'u1', value: '{not json' }, { key: 'u1', value: oversized }, { key: 'u1', value: '{"type":"nope"}' }, { key: 'u1', value: event('ok') }]);
+  await runOnce(log, store, dir);
+  const after = await Promise.all(['applied', 'invalid'].map((outcome) => metric('lambda_speed_events_total', { outcome })));
+  assert.deepEqual([after[0]! - before[0]!, after[1]! - before[1]!], [1, 3]);
 });
 
 async function metric(name: string, labels: Record<string, string> = {}): Promise<number> {

@@ -9,6 +9,7 @@ import {
   type Logger,
   type Offsets,
   type StateStore,
+  type ValidateOptions,
   type ViewDefinition,
 } from '@lambda/shared';
 import { compileView } from './compile.ts';
@@ -111,7 +112,8 @@ export async function startSpeedLayer(opts: SpeedLayerOptions): Promise<SpeedLay
   let handle: ConsumerHandle | null = null;
   const onBatch = async (batch: { partition: number; records: LogRecord[] }) => {
     const now = Date.now();
-    const records: InputRecord[] = batch.records.map((r) => ({ offset: r.offset, event: decode(r, now) }));
+    const limits: ValidateOptions = { now, maxFutureSkewMs: SPEED_SKEW_MS };
+    const records: InputRecord[] = batch.records.map((r) => ({ offset: r.offset, event: decode(r, limits) }));
     const cutoff = evictionCutoff(hwm, watermark(maxLag), marginMs);
     const outcome = await processor.process(batch.partition, records, { evictBefore: cutoff, onLate: sideOutput });
     stats.batches++;
@@ -202,7 +204,8 @@ export async function startSpeedLayer(opts: SpeedLayerOptions): Promise<SpeedLay
   };
 }
 
-function decode(r: LogRecord, now: number) {
+/** The record's event, or null when it is not one; `limits` is shared by a batch (one object, not one per record). */
+function decode(r: LogRecord, limits: ValidateOptions) {
   const text = r.value;
   let value: unknown;
   try {
@@ -210,10 +213,6 @@ function decode(r: LogRecord, now: number) {
   } catch {
     return null;
   }
-  const v = validateEvent(value, {
-    now,
-    maxFutureSkewMs: SPEED_SKEW_MS,
-    ...(text.length * 3 > MAX_EVENT_BYTES ? { rawBytes: Buffer.byteLength(text) } : {}),
-  });
+  const v = validateEvent(value, text.length * 3 > MAX_EVENT_BYTES ? { ...limits, rawBytes: Buffer.byteLength(text) } : limits);
   return v.ok ? v.event : null;
 }

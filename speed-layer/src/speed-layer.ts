@@ -1,8 +1,8 @@
 import {
-  MAX_EVENT_BYTES,
   TOPICS,
   VIEWS,
   validateEvent,
+  withRawSize,
   type ConsumerHandle,
   type EventLog,
   type LogRecord,
@@ -213,6 +213,6 @@ function decode(r: LogRecord, limits: ValidateOptions) {
   } catch {
     return null;
   }
-  const v = validateEvent(value, text.length * 3 > MAX_EVENT_BYTES ? { ...limits, rawBytes: Buffer.byteLength(text) } : limits);
+  const v = validateEvent(value, withRawSize(limits, text));
   return v.ok ? v.event : null;
 }

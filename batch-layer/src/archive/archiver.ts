@@ -1,9 +1,9 @@
 import {
-  MAX_EVENT_BYTES,
   TOPICS,
   deadLetterValue,
   deadLetters,
   validateEvent,
+  withRawSize,
   type ConsumerHandle,
   type EventLog,
   type Logger,
@@ -246,12 +246,7 @@ class Archiver implements RunningArchiver {
       this.deadLetter(buf, offset, { field: '(event)', reason: `malformed JSON: ${(err as Error).message}` }, text, now);
       return;
     }
-    const v = validateEvent(value, {
-      now,
-      maxFutureSkewMs: this.skewMs,
-      // Bytes are at most 3x the UTF-16 length: only count them when the limit could be reached.
-      ...(text.length * 3 > MAX_EVENT_BYTES ? { rawBytes: Buffer.byteLength(text) } : {}),
-    });
+    const v = validateEvent(value, withRawSize({ now, maxFutureSkewMs: this.skewMs }, text));
     if (!v.ok) {
       this.deadLetter(buf, offset, v.rejection, value, now);
       return;

@@ -19,6 +19,14 @@ export interface ValidateOptions {
 }
 
 /**
+ * `opts` with the size of `text`, the event as received, where it could exceed the limit: a UTF-16
+ * unit is at most 3 UTF-8 bytes, so most events are not counted at all (a pass over each).
+ */
+export function withRawSize(opts: ValidateOptions, text: string): ValidateOptions {
+  return text.length * 3 > MAX_EVENT_BYTES ? { ...opts, rawBytes: Buffer.byteLength(text) } : opts;
+}
+
+/**
  * Validates one raw event. A far-future `event_time` is rejected here, at the edge, so that it can
  * never drag a watermark forward and make every honest event look late.
  */

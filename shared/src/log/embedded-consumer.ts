@@ -1,4 +1,5 @@
 import type { EmbeddedLog } from './embedded-log.ts';
+import { Pending } from './pending.ts';
 import type { SegmentCursor } from './segment.ts';
 import type { ConsumeOptions, ConsumerHandle, Offsets } from './types.ts';
 
@@ -12,6 +13,8 @@ export class EmbeddedConsumer implements ConsumerHandle {
   private rejectDone!: (e: unknown) => void;
   private readonly abort = new AbortController();
   private stopped = false;
+  /** Commits not yet written: a consumer need not await them, and they land before the member stops. */
+  private readonly commits = new Pending();
 
   constructor(
     private readonly log: EmbeddedLog,
@@ -33,7 +36,7 @@ export class EmbeddedConsumer implements ConsumerHandle {
   }
 
   commit(offsets: Offsets): Promise<void> {
-    return this.log.commit(this.opts.group, this.opts.topic, offsets);
+    return this.commits.track(this.log.commit(this.opts.group, this.opts.topic, offsets));
   }
 
   async stop(): Promise<void> {
@@ -80,6 +83,7 @@ export class EmbeddedConsumer implements ConsumerHandle {
 
   private async finish(): Promise<void> {
     this.stopped = true;
+    await this.commits.settled();
     await Promise.allSettled(this.cursors.map((c) => c.close()));
     await this.releaseLock();
   }

@@ -132,12 +132,12 @@ export async function startSpeedLayer(opts: SpeedLayerOptions): Promise<SpeedLay
     const prev = progress.get(batch.partition);
     const maxTime = outcome.maxTime ?? prev?.maxTime ?? null;
     progress.set(batch.partition, { maxTime, lastActivity: now });
-    // Group offsets are for lag monitoring only: the store's offsets are the truth.
-    try {
-      await handle?.commit(new Map([[batch.partition, outcome.nextOffset]]) as Offsets);
-    } catch (err) {
+    // Group offsets are for lag monitoring only: the store's offsets are the truth. Not awaited:
+    // the commit goes through the consumer's thread, which may be decoding a fetch meanwhile, and
+    // the partition's next batch would wait for it; a stop lets it land.
+    void handle?.commit(new Map([[batch.partition, outcome.nextOffset]]) as Offsets).catch((err: unknown) => {
       opts.logger?.warn({ err, partition: batch.partition }, 'could not commit the speed group offset (monitoring only)');
-    }
+    });
   };
 
   // The store owns the offsets; a partition it has never seen starts at the beginning of the log.
@@ -155,6 +155,9 @@ export async function startSpeedLayer(opts: SpeedLayerOptions): Promise<SpeedLay
     // The store's commit is fenced on its offsets: a batch landing after its partition moved on
     // to another member is applied once, by whichever commits first.
     fetchAhead: true,
+    // Kafka: kafkajs fetches and decodes on a worker thread, so its garbage and CPU stay off the
+    // thread that plans and commits (embedded log: ignored).
+    worker: true,
     startOffsets: storedOffsets,
     // Group offsets trail the store and may belong to an earlier store under the same group.
     drainedOffsets: storedOffsets,

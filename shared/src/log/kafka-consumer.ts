@@ -262,13 +262,13 @@ const EMPTY = Buffer.alloc(0);
  * a consumer that parses it reads it once, and a kept string would live as long as its batch, which
  * the young generation's collections copy over and over.
  */
-class FetchedRecord implements LogRecord {
+export class FetchedRecord implements LogRecord {
   constructor(
     readonly topic: string,
     readonly partition: number,
     readonly offset: number,
     readonly timestamp: number,
-    private readonly keyBytes: Buffer | null,
+    readonly keyBytes: Buffer | null,
     readonly valueBytes: Buffer,
   ) {}
 

@@ -4,6 +4,7 @@ import { setTimeout } from 'node:timers/promises';
 import type { Logger } from '../logger.ts';
 import { coalescer } from './coalescer.ts';
 import { KafkaConsumer } from './kafka-consumer.ts';
+import { startWorkerConsumer } from './worker-consumer.ts';
 import type { ConsumeOptions, ConsumerHandle, EventLog, LogRecord, Offsets, ProduceRecord, TopicSpec } from './types.ts';
 
 export interface KafkaLogOptions {
@@ -31,7 +32,7 @@ export class KafkaLog implements EventLog {
   private producer: Promise<Producer> | null = null;
   private admin: Promise<Admin> | null = null;
   private readonly partitions = new Map<string, number>();
-  private readonly consumers = new Set<KafkaConsumer>();
+  private readonly consumers = new Set<ConsumerHandle>();
   private readonly send = coalescer((items: Outgoing[]) => this.sendBatch(items));
 
   constructor(readonly opts: KafkaLogOptions) {
@@ -99,11 +100,17 @@ export class KafkaLog implements EventLog {
   }
 
   async consume(opts: ConsumeOptions): Promise<ConsumerHandle> {
-    const consumer = new KafkaConsumer(this, opts);
+    if (opts.worker) return this.track(await startWorkerConsumer(this.opts, opts));
+    const consumer = this.track(new KafkaConsumer(this, opts));
+    await consumer.start();
+    return consumer;
+  }
+
+  /** Kept until done, so that close() stops it. */
+  private track<T extends ConsumerHandle>(consumer: T): T {
     this.consumers.add(consumer);
     const forget = () => this.consumers.delete(consumer);
     consumer.done.then(forget, forget);
-    await consumer.start();
     return consumer;
   }
 

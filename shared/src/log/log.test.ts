@@ -52,27 +52,38 @@ const embedded: Backend = {
   },
 };
 
-const kafka: Backend = {
-  name: 'kafka',
-  async open(t) {
-    const brokers = await kafkaBrokersFor(t);
-    if (!brokers) return null;
-    const topicPrefix = `test-${randomUUID().slice(0, 8)}.`;
-    const h: Harness = {
-      log: new KafkaLog({ brokers, topicPrefix }),
-      async reopen() {
-        await h.log.close();
-        return (h.log = new KafkaLog({ brokers, topicPrefix }));
-      },
-    };
-    t.after(async () => {
+/** Kafka with every consumer on a worker thread (`ConsumeOptions.worker`), `read` included. */
+class WorkerKafkaLog extends KafkaLog {
+  override consume(opts: ConsumeOptions): Promise<ConsumerHandle> {
+    return super.consume({ ...opts, worker: true });
+  }
+}
+
+const kafka = kafkaBackend('kafka', KafkaLog);
+const kafkaOnWorker = kafkaBackend('kafka, consumers on a worker thread', WorkerKafkaLog);
+
+function kafkaBackend(name: string, Log: typeof KafkaLog): Backend {
+  return { name, open: (t) => openKafka(t, Log) };
+}
+
+async function openKafka(t: TestContext, Log: typeof KafkaLog): Promise<Harness | null> {
+  const brokers = await kafkaBrokersFor(t);
+  if (!brokers) return null;
+  const topicPrefix = `test-${randomUUID().slice(0, 8)}.`;
+  const h: Harness = {
+    log: new Log({ brokers, topicPrefix }),
+    async reopen() {
       await h.log.close();
-      await deleteKafkaPrefix(brokers, topicPrefix);
-    });
-    await h.log.ensureTopics(TOPICS);
-    return h;
-  },
-};
+      return (h.log = new Log({ brokers, topicPrefix }));
+    },
+  };
+  t.after(async () => {
+    await h.log.close();
+    await deleteKafkaPrefix(brokers, topicPrefix);
+  });
+  await h.log.ensureTopics(TOPICS);
+  return h;
+}
 
 async function deleteKafkaPrefix(brokers: string[], prefix: string): Promise<void> {
   const admin = new KafkaLog({ brokers }).kafka.admin();
@@ -119,6 +130,11 @@ async function drain(
 
 function values(records: LogRecord[]): string[] {
   return records.map((r) => r.value);
+}
+
+/** What a record says, whichever class holds it (records decode key and value when read). */
+function fields(records: LogRecord[]) {
+  return records.map(({ topic, partition, offset, key, value, timestamp }) => ({ topic, partition, offset, key, value, timestamp }));
 }
 
 function conformance(backend: Backend): void {
@@ -194,7 +210,7 @@ function conformance(backend: Backend): void {
     assert.ok(batches.every((b) => b.records.length > 0 && b.records.length <= 7 && b.records.every((r) => r.partition === b.partition)));
     for (const [p, records] of all.entries()) {
       const got = batches.filter((b) => b.partition === p).flatMap((b) => b.records);
-      assert.deepEqual(got, records.slice(starts.get(p) ?? 0), `partition ${p}`);
+      assert.deepEqual(fields(got), fields(records.slice(starts.get(p) ?? 0)), `partition ${p}`);
     }
   });
 
@@ -246,7 +262,7 @@ function conformance(backend: Backend): void {
     assert.deepEqual(await log.committedOffsets('rewind', 'three'), await log.endOffsets('three'));
     // ...but this consumer keeps its own offsets, and has none: it starts from the beginning.
     const { batches } = await drain(log, { group: 'rewind', topic: 'three', startOffsets: async (ps) => new Map(ps.map((p) => [p, 0])) });
-    for (const [p, records] of all.entries()) assert.deepEqual(batches.filter((b) => b.partition === p).flatMap((b) => b.records), records, `partition ${p}`);
+    for (const [p, records] of all.entries()) assert.deepEqual(fields(batches.filter((b) => b.partition === p).flatMap((b) => b.records)), fields(records), `partition ${p}`);
   });
 
   it('ends at once with untilEnd on an empty topic', async ({ log }) => {
@@ -269,21 +285,51 @@ function conformance(backend: Backend): void {
     assert.deepEqual(await run(await h.reopen()), second.map((r) => r.value).sort());
   });
 
-  it('rejects done and stops when onBatch throws', async ({ log }) => {
+  it('rejects done and stops when onBatch throws, with the error it threw', async ({ log }) => {
     await log.produce('one', [{ key: null, value: 'boom' }]);
+    class HandlerError extends Error {}
+    const thrown = new HandlerError('handler failed');
     const handle = await log.consume({
       group: 'failing',
       topic: 'one',
       onBatch: async () => {
-        throw new Error('handler failed');
+        throw thrown;
       },
     });
-    await assert.rejects(handle.done, /handler failed/);
+    await assert.rejects(handle.done, (e) => e === thrown);
+  });
+
+  it('lets a commit its batch did not await land before the member stops', async ({ log }) => {
+    await log.produce('three', Array.from({ length: 60 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })));
+    await drain(log, { group: 'unawaited', topic: 'three', maxBatchRecords: 7 }, async (b, handle) => {
+      void handle.commit(new Map([[b.partition, b.records.at(-1)!.offset + 1]]));
+    });
+    assert.deepEqual(await log.committedOffsets('unawaited', 'three'), await log.endOffsets('three'));
   });
 }
 
 conformance(embedded);
 conformance(kafka);
+conformance(kafkaOnWorker);
+
+// What only a consumer on a worker thread could get wrong: failures that cross back to this thread.
+test('kafka, consumer on a worker thread: a start that fails rejects consume; a callback that throws ends it with its own error', { timeout: 120_000 }, async (t) => {
+  const h = await kafkaOnWorker.open(t);
+  if (!h) return;
+  // untilEnd reads the topic's end offsets as it starts, and there is no such topic.
+  await assert.rejects(h.log.consume({ group: 'g', topic: 'missing', untilEnd: true, onBatch: async () => undefined }));
+  await h.log.produce('one', [{ key: null, value: 'x' }]);
+  const thrown = new RangeError('no start for you');
+  const handle = await h.log.consume({
+    group: 'g',
+    topic: 'one',
+    startOffsets: async () => {
+      throw thrown;
+    },
+    onBatch: async () => undefined,
+  });
+  await assert.rejects(handle.done, (e) => e === thrown);
+});
 
 /** Progress kept outside the group, as the speed layer keeps it in its store; the members share it. */
 interface SharedProgress {

@@ -108,6 +108,13 @@ export interface ConsumeOptions {
    * refused: only for consumers whose own commit is fenced (the speed layer's state store).
    */
   fetchAhead?: boolean;
+  /**
+   * Kafka: run the consumer (kafkajs: fetching, decoding records) on a worker thread (default
+   * false); batches reach `onBatch` here as their bytes, and records decode their key and value when
+   * read. For consumers whose own processing keeps this thread busy (the speed layer). Callbacks
+   * still run on this thread. The embedded log reads its files here whatever this says.
+   */
+  worker?: boolean;
   /** Called with each batch; the next batch of the same partition waits for the returned promise. */
   onBatch: (batch: RecordBatch) => Promise<void>;
   /** Called when partitions are assigned or revoked (after a rebalance). */

@@ -1,0 +1,56 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { pino } from 'pino';
+import { KafkaLog } from './kafka-log.ts';
+import type { FetchedRecord } from './kafka-consumer.ts';
+import { packRecords } from './packed-records.ts';
+import { ThreadChannel } from './thread-channel.ts';
+import type { ConsumeOptions, ConsumerHandle, Offsets } from './types.ts';
+import type { WorkerConsumerData } from './worker-consumer.ts';
+
+/**
+ * The worker side of `worker-consumer.ts`: a Kafka consumer as any other, whose callbacks are calls
+ * to the thread that started it, and whose batches go there packed.
+ */
+
+const data = workerData as WorkerConsumerData;
+const port = parentPort!;
+let handle: ConsumerHandle | null = null;
+const channel = new ThreadChannel(port, {
+  commit: (offsets: Offsets) => handle!.commit(offsets),
+  stop: () => handle!.stop(),
+});
+
+// kafkajs's own logs reach the starting thread's logger as pino lines.
+const logger = pino({ level: 'debug', base: null, timestamp: false }, { write: (line: string) => channel.notify('log', line) });
+const log = new KafkaLog({ ...data.log, logger });
+const { callbacks, ...plain } = data.consume;
+const opts: ConsumeOptions = {
+  ...plain,
+  // Here, on the worker.
+  worker: false,
+  // The consumer only ever hands out the records it fetched.
+  onBatch: async (batch) => {
+    const packed = packRecords(batch.topic, batch.partition, batch.records as FetchedRecord[]);
+    await channel.call('onBatch', packed, [packed.bytes, packed.meta.buffer as ArrayBuffer]);
+  },
+  ...(callbacks.startOffsets ? { startOffsets: (partitions) => channel.call<Offsets>('startOffsets', partitions) } : {}),
+  ...(callbacks.drainedOffsets ? { drainedOffsets: (partitions) => channel.call<Offsets>('drainedOffsets', partitions) } : {}),
+  ...(callbacks.onAssignment ? { onAssignment: (partitions) => channel.call<void>('onAssignment', partitions) } : {}),
+  ...(callbacks.onIdle ? { onIdle: () => channel.call<void>('onIdle') } : {}),
+};
+
+let outcome: { ok: true } | { ok: false; error: unknown };
+try {
+  handle = await log.consume(opts);
+  channel.notify('started');
+  outcome = await handle.done.then(
+    () => ({ ok: true as const }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+} catch (error) {
+  outcome = { ok: false, error };
+}
+await log.close();
+channel.notify('done', outcome);
+channel.close(new Error('the consumer thread has ended'));
+port.close();

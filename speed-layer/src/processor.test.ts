@@ -122,6 +122,25 @@ test('duplicates count once within the horizon, across batches', async () => {
   assert.equal((await readSpeedView(store, view))[0]?.revenue_cents, 5n);
 });
 
+test('a copy is a duplicate whether the processor remembers the partition (its filter), restarted, or another processor wrote the partition since', async () => {
+  const store = await MemoryStateStore.open({ dir: null });
+  const view = revenueView({ latePolicy: 'update' });
+  const open = () => new Processor(store, { views: [compileView(view)], dedupeHorizonMs: 10 * MINUTE });
+  const [a, b] = [open(), open()];
+  const [e1, e2, e3, e4] = [purchase(T0, 1), purchase(T0 + 1, 2), purchase(T0 + 2, 4), purchase(T0 + 3, 8)];
+  const counts = async (p: Processor, events: Event[], from: number) => {
+    const out = await p.process(0, records(events, from), { evictBefore: -Infinity });
+    return [out.events, out.duplicates];
+  };
+  assert.deepEqual(await counts(a, [e1, e2], 0), [2, 0]);
+  assert.deepEqual(await counts(a, [e1, e3], 2), [1, 1], 'the same processor');
+  // b starts on a partition with a seen-set it never saw built; a's next batch follows b's commit.
+  assert.deepEqual(await counts(b, [e2, e4], 4), [1, 1], 'a processor that did not write the ids');
+  assert.deepEqual(await counts(b, [e1], 6), [0, 1], 'a processor that began on a seen-set it did not build');
+  assert.deepEqual(await counts(a, [e4, e3], 7), [0, 2], 'a processor whose partition another wrote meanwhile');
+  assert.equal((await readSpeedView(store, view))[0]?.revenue_cents, 15n);
+});
+
 test('an id is remembered for at least one horizon of the partition clock, and its generation of the seen-set is then dropped whole', async () => {
   const store = await MemoryStateStore.open({ dir: null });
   const view = revenueView({ latePolicy: 'update' });

@@ -1,6 +1,7 @@
 import { paneStart, slideOf, type Aggregate, type Event, type FixedWindow, type StateOp, type StateStore, type ViewDefinition } from '@lambda/shared';
 import { emptyPartial, mergePartial, type CompiledView, type Partial } from './compile.ts';
 import { FIELDS, KEYS, META } from './keys.ts';
+import { SeenFilter } from './seen-filter.ts';
 import { sessionGroups, type SessionGroup } from './session-groups.ts';
 import { addToSessions, coveredWindows, decodeSessions, encodeSessions, sessionSpan, type Session } from './sessions.ts';
 
@@ -75,6 +76,8 @@ interface ViewLayout {
 export class Processor {
   private readonly now: () => number;
   private readonly layout: ViewLayout;
+  /** Per partition, what this processor's own commits put in the seen-set (seen-filter.ts). */
+  private readonly filters = new Map<number, SeenFilter>();
 
   constructor(
     private readonly store: StateStore,
@@ -93,7 +96,11 @@ export class Processor {
       const plan = await this.plan(partition, records, ctx);
       if (!plan.todo) return plan.outcome;
       if (plan.lateEvents.length > 0) await ctx.onLate?.(plan.lateEvents);
-      if (await this.store.commit(partition, plan.expected, plan.outcome.nextOffset, plan.ops)) return plan.outcome;
+      if (await this.store.commit(partition, plan.expected, plan.outcome.nextOffset, plan.ops)) {
+        this.filters.set(partition, plan.batch.filterAfter(plan.outcome.nextOffset));
+        return plan.outcome;
+      }
+      this.filters.delete(partition);
     }
   }
 
@@ -111,16 +118,19 @@ export class Processor {
       maxTime: null,
       opCount: 0,
     };
+    // Another writer moved the partition since this processor's last commit: its filter is stale.
+    const filter = this.filters.get(partition);
+    if (filter && filter.offset !== stored) this.filters.delete(partition);
     if (todo.length === 0) return { todo: false as const, outcome };
     if (stored !== null && todo[0]!.offset > stored) {
       throw new OffsetGapError(`partition ${partition}: the store is at offset ${stored} but the batch starts at ${todo[0]!.offset}`);
     }
-    const batch = new BatchPlan(this.store, partition, this.opts.dedupeHorizonMs, this.layout, ctx, this.now());
+    const batch = new BatchPlan(this.store, partition, this.opts.dedupeHorizonMs, this.layout, ctx, this.now(), this.filters.get(partition) ?? null);
     await batch.load(todo);
     batch.run(todo, outcome);
     const ops = batch.ops();
     outcome.opCount = ops.length;
-    return { todo: true as const, outcome, expected: stored, ops, lateEvents: batch.lateEvents };
+    return { todo: true as const, outcome, expected: stored, ops, lateEvents: batch.lateEvents, batch };
   }
 }
 
@@ -161,6 +171,7 @@ class BatchPlan {
     private readonly layout: ViewLayout,
     private readonly ctx: BatchContext,
     private readonly nowMs: number,
+    private readonly filter: SeenFilter | null,
   ) {}
 
   async load(records: InputRecord[]): Promise<void> {
@@ -278,16 +289,34 @@ class BatchPlan {
     return Number.isFinite(this.dedupeHorizonMs) ? Math.floor(maxTime / this.dedupeHorizonMs) : 0;
   }
 
-  /** Which of `ids` the seen-set holds. */
+  /** Which of `ids` the seen-set holds: those the filter cannot rule out, looked up in the store. */
   private async loadSeen(ids: string[]): Promise<Set<string>> {
     // No event committed yet: no seen-set either.
     if (this.startMaxTime === null) return new Set();
     const current = this.generationOf(this.startMaxTime);
     const generations = Number.isFinite(this.dedupeHorizonMs) ? [current - 1, current] : [current];
-    const found = await Promise.all(generations.map((g) => this.store.smismember(this.partition, KEYS.seen(g), ids)));
+    const filter = this.filter?.covers(generations) ? this.filter : null;
+    let asked = ids;
+    if (filter) {
+      asked = [];
+      for (const id of ids) if (filter.mayHold(id)) asked.push(id);
+    }
     const seen = new Set<string>();
-    for (const f of found) f.forEach((hit, i) => hit && seen.add(ids[i]!));
+    if (asked.length === 0) return seen;
+    const found = await Promise.all(generations.map((g) => this.store.smismember(this.partition, KEYS.seen(g), asked)));
+    for (const f of found) f.forEach((hit, i) => hit && seen.add(asked[i]!));
     return seen;
+  }
+
+  /**
+   * The filter once this batch is committed at `offset`: with the ids it added, without the
+   * generations it dropped. A first filter is exact for the generations that begin after the
+   * batch started, or for all of them when the partition had no seen-set yet.
+   */
+  filterAfter(offset: number): SeenFilter {
+    const from = this.startMaxTime === null ? -Infinity : this.generationOf(this.startMaxTime) + 1;
+    const current = this.maxTime === null ? null : this.generationOf(this.maxTime);
+    return (this.filter ?? new SeenFilter(offset, from)).advance(offset, this.fresh, (g) => current === null || g >= current - 1);
   }
 
   /** The id joins the generation of the partition clock as the event leaves it. */

@@ -41,6 +41,16 @@ export class ThreadChannel {
     this.port.postMessage({ kind: 'notice', name, arg } satisfies Message);
   }
 
+  /** `error` itself where the structured clone can copy it, else an Error with its text. */
+  static cloneable(error: unknown): unknown {
+    try {
+      structuredClone(error);
+      return error;
+    } catch {
+      return new Error(String(error));
+    }
+  }
+
   /** Stops listening; calls still unanswered reject with `reason`. */
   close(reason: Error): void {
     this.closedWith = reason;
@@ -62,14 +72,7 @@ export class ThreadChannel {
     if (m.kind === 'notice') return void result.catch(() => undefined);
     result.then(
       (value) => this.port.postMessage({ kind: 'answer', id: m.id, ok: true, value } satisfies Message),
-      (error: unknown) => {
-        try {
-          this.port.postMessage({ kind: 'answer', id: m.id, ok: false, error } satisfies Message);
-        } catch {
-          // An error holding what cannot be cloned still reaches the caller, by its message.
-          this.port.postMessage({ kind: 'answer', id: m.id, ok: false, error: new Error(String(error)) } satisfies Message);
-        }
-      },
+      (error: unknown) => this.port.postMessage({ kind: 'answer', id: m.id, ok: false, error: ThreadChannel.cloneable(error) } satisfies Message),
     );
   }
 }

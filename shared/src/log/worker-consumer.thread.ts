@@ -45,10 +45,10 @@ try {
   channel.notify('started');
   outcome = await handle.done.then(
     () => ({ ok: true as const }),
-    (error: unknown) => ({ ok: false as const, error }),
+    (error: unknown) => ({ ok: false as const, error: ThreadChannel.cloneable(error) }),
   );
 } catch (error) {
-  outcome = { ok: false, error };
+  outcome = { ok: false, error: ThreadChannel.cloneable(error) };
 }
 await log.close();
 channel.notify('done', outcome);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import {
+  MAX_EVENT_BYTES,
   TOPICS,
   eventsArchiveGlob,
   ingestEvents,
@@ -63,6 +64,8 @@ export function workload(seed: number, count: number, spanHours = 72): Workload 
     JSON.stringify({ event_id: 'x2', type: 'purchase', event_time: start, user_id: 'u', product_id: 'p', amount_cents: 1.5 }),
     JSON.stringify({ event_id: 'x3', type: 'page_view', event_time: Date.now() + 30 * 86_400_000, user_id: 'u' }),
     '"just a string"',
+    // A valid event but for its size (JSON allows the whitespace): the size limit counts its bytes.
+    ' '.repeat(MAX_EVENT_BYTES) + JSON.stringify({ event_id: 'x4', type: 'page_view', event_time: start, user_id: 'u' }),
   ];
   return { raws, valid, edgeRejects, foreign };
 }

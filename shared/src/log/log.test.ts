@@ -16,6 +16,7 @@ import { logLevel } from 'kafkajs';
 import { pino } from 'pino';
 import { KafkaConsumer } from './kafka-consumer.ts';
 import { KafkaLog, forwardKafkaLog } from './kafka-log.ts';
+import { relayLog, threadLogger } from './worker-consumer.ts';
 import { partitionForKey } from './murmur2.ts';
 import type { ConsumeOptions, ConsumerHandle, EventLog, LogRecord, Offsets, RecordBatch } from './types.ts';
 
@@ -493,11 +494,11 @@ test('kafka: a member stopped while its first join waits on a busy member leaves
   await waitUntil('both members to have left the group', async () => (await state()) === 'Empty', 60_000);
 });
 
-test('kafkajs rebalance notices are logged at info; other kafkajs errors stay errors', () => {
-  const lines: Array<{ level: number; msg: string }> = [];
+test('kafkajs rebalance notices are logged at info; other kafkajs errors stay errors, also from a consumer thread', () => {
+  const lines: Array<{ level: number; msg: string; error: string }> = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      lines.push(JSON.parse(chunk.toString()) as { level: number; msg: string });
+      lines.push(JSON.parse(chunk.toString()) as { level: number; msg: string; error: string });
       done();
     },
   });
@@ -510,11 +511,17 @@ test('kafkajs rebalance notices are logged at info; other kafkajs errors stay er
   });
   forwardKafkaLog(logger, entry('The group is rebalancing, so a rejoin is needed'));
   forwardKafkaLog(logger, entry('Connection error: connect ECONNREFUSED'));
+  // From a consumer on a worker thread, the same entry reaches this thread's logger as a line.
+  forwardKafkaLog(
+    threadLogger((line) => relayLog(logger, line)),
+    entry('Connection error: connect ECONNREFUSED'),
+  );
   assert.deepEqual(
-    lines.map((l) => [l.level, l.msg]),
+    lines.map((l) => [l.level, l.msg, l.error]),
     [
-      [30, 'kafkajs Runner: The group is rebalancing, re-joining'],
-      [50, 'kafkajs Runner: The group is rebalancing, re-joining'],
+      [30, 'kafkajs Runner: The group is rebalancing, re-joining', 'The group is rebalancing, so a rejoin is needed'],
+      [50, 'kafkajs Runner: The group is rebalancing, re-joining', 'Connection error: connect ECONNREFUSED'],
+      [50, 'kafkajs Runner: The group is rebalancing, re-joining', 'Connection error: connect ECONNREFUSED'],
     ],
   );
 });

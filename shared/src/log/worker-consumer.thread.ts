@@ -1,11 +1,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { pino } from 'pino';
 import { KafkaLog } from './kafka-log.ts';
 import type { FetchedRecord } from './kafka-consumer.ts';
 import { packRecords } from './packed-records.ts';
 import { ThreadChannel } from './thread-channel.ts';
 import type { ConsumeOptions, ConsumerHandle, Offsets } from './types.ts';
-import type { WorkerConsumerData } from './worker-consumer.ts';
+import { threadLogger, type WorkerConsumerData } from './worker-consumer.ts';
 
 /**
  * The worker side of `worker-consumer.ts`: a Kafka consumer as any other, whose callbacks are calls
@@ -21,7 +20,7 @@ const channel = new ThreadChannel(port, {
 });
 
 // kafkajs's own logs reach the starting thread's logger as pino lines.
-const logger = pino({ level: 'debug', base: null, timestamp: false }, { write: (line: string) => channel.notify('log', line) });
+const logger = threadLogger((line) => channel.notify('log', line));
 const log = new KafkaLog({ ...data.log, logger });
 const { callbacks, ...plain } = data.consume;
 const opts: ConsumeOptions = {

@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { pino } from 'pino';
 import type { Logger } from '../logger.ts';
 import type { KafkaLogOptions } from './kafka-log.ts';
 import { unpackRecords, type PackedBatch } from './packed-records.ts';
@@ -91,8 +92,13 @@ export async function startWorkerConsumer(logOptions: KafkaLogOptions, opts: Con
   };
 }
 
+/** The worker's logger: each line goes to `write`, for `relayLog` on the starting thread. */
+export function threadLogger(write: (line: string) => void): Logger {
+  return pino({ level: 'debug', base: null, timestamp: false }, { write });
+}
+
 /** A pino line from the worker, to `logger` at its level. */
-function relayLog(logger: Logger, line: string): void {
+export function relayLog(logger: Logger, line: string): void {
   const { level, msg, ...fields } = JSON.parse(line) as { level: number; msg?: string };
   const label = logger.levels.labels[level] as 'debug' | 'info' | 'warn' | 'error' | undefined;
   if (label) logger[label](fields, msg);

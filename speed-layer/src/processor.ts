@@ -95,7 +95,8 @@ export class Processor {
     for (;;) {
       const plan = await this.plan(partition, records, ctx);
       if (!plan.todo) return plan.outcome;
-      if (plan.lateEvents.length > 0) await ctx.onLate?.(plan.lateEvents);
+      const { lateEvents } = plan.batch;
+      if (lateEvents.length > 0) await ctx.onLate?.(lateEvents);
       if (await this.store.commit(partition, plan.expected, plan.outcome.nextOffset, plan.ops)) {
         this.filters.set(partition, plan.batch.filterAfter(plan.outcome.nextOffset));
         return plan.outcome;
@@ -119,18 +120,21 @@ export class Processor {
       opCount: 0,
     };
     // Another writer moved the partition since this processor's last commit: its filter is stale.
-    const filter = this.filters.get(partition);
-    if (filter && filter.offset !== stored) this.filters.delete(partition);
+    let filter = this.filters.get(partition) ?? null;
+    if (filter && filter.offset !== stored) {
+      this.filters.delete(partition);
+      filter = null;
+    }
     if (todo.length === 0) return { todo: false as const, outcome };
     if (stored !== null && todo[0]!.offset > stored) {
       throw new OffsetGapError(`partition ${partition}: the store is at offset ${stored} but the batch starts at ${todo[0]!.offset}`);
     }
-    const batch = new BatchPlan(this.store, partition, this.opts.dedupeHorizonMs, this.layout, ctx, this.now(), this.filters.get(partition) ?? null);
+    const batch = new BatchPlan(this.store, partition, this.opts.dedupeHorizonMs, this.layout, ctx, this.now(), filter);
     await batch.load(todo);
     batch.run(todo, outcome);
     const ops = batch.ops();
     outcome.opCount = ops.length;
-    return { todo: true as const, outcome, expected: stored, ops, lateEvents: batch.lateEvents, batch };
+    return { todo: true as const, outcome, expected: stored, ops, batch };
   }
 }
 
@@ -314,9 +318,14 @@ class BatchPlan {
    * batch started, or for all of them when the partition had no seen-set yet.
    */
   filterAfter(offset: number): SeenFilter {
-    const from = this.startMaxTime === null ? -Infinity : this.generationOf(this.startMaxTime) + 1;
-    const current = this.maxTime === null ? null : this.generationOf(this.maxTime);
-    return (this.filter ?? new SeenFilter(offset, from)).advance(offset, this.fresh, (g) => current === null || g >= current - 1);
+    const filter = this.filter ?? new SeenFilter(this.startMaxTime === null ? -Infinity : this.generationOf(this.startMaxTime) + 1);
+    filter.advance(offset, this.fresh, (g) => this.keeps(g));
+    return filter;
+  }
+
+  /** Whether the seen-set keeps a generation after this batch: the current one and the one before. */
+  private keeps(generation: number): boolean {
+    return this.maxTime === null || generation >= this.generationOf(this.maxTime) - 1;
   }
 
   /** The id joins the generation of the partition clock as the event leaves it. */
@@ -328,12 +337,10 @@ class BatchPlan {
   }
 
   private seenOps(ops: StateOp[]): void {
-    if (this.maxTime === null) return;
-    const current = this.generationOf(this.maxTime);
-    for (const [g, ids] of this.fresh) if (g >= current - 1) ops.push({ op: 'sadd', key: KEYS.seen(g), members: ids });
+    for (const [g, ids] of this.fresh) if (this.keeps(g)) ops.push({ op: 'sadd', key: KEYS.seen(g), members: ids });
     if (this.startMaxTime === null) return;
     const start = this.generationOf(this.startMaxTime);
-    for (const g of [start - 1, start]) if (g < current - 1) ops.push({ op: 'del', key: KEYS.seen(g) });
+    for (const g of [start - 1, start]) if (!this.keeps(g)) ops.push({ op: 'del', key: KEYS.seen(g) });
   }
 
   /**

@@ -12,12 +12,11 @@
  */
 export class SeenFilter {
   private readonly generations = new Map<number, HashSet>();
+  /** The stored offset after the commit it last took in; null before the first. */
+  offset: number | null = null;
 
   /** `completeFrom`: the first generation whose every id this filter is given. */
-  constructor(
-    readonly offset: number,
-    private readonly completeFrom: number,
-  ) {}
+  constructor(private readonly completeFrom: number) {}
 
   /** Whether the filter can rule ids out of these generations. */
   covers(generations: number[]): boolean {
@@ -31,17 +30,16 @@ export class SeenFilter {
     return false;
   }
 
-  /** The filter after a commit: the ids it added by generation, the generations the store keeps. */
-  advance(offset: number, fresh: Map<number, string[]>, keep: (generation: number) => boolean): SeenFilter {
-    const next = new SeenFilter(offset, this.completeFrom);
-    for (const [g, set] of this.generations) if (keep(g)) next.generations.set(g, set);
+  /** Takes in a commit that left the stored offset at `offset`: the ids it added by generation, the generations the store keeps. */
+  advance(offset: number, fresh: Map<number, string[]>, keep: (generation: number) => boolean): void {
+    this.offset = offset;
+    for (const g of this.generations.keys()) if (!keep(g)) this.generations.delete(g);
     for (const [g, ids] of fresh) {
       if (!keep(g)) continue;
-      let set = next.generations.get(g);
-      if (!set) next.generations.set(g, (set = new HashSet()));
+      let set = this.generations.get(g);
+      if (!set) this.generations.set(g, (set = new HashSet()));
       for (const id of ids) set.add(hash(id));
     }
-    return next;
   }
 }
 

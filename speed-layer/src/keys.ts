@@ -9,8 +9,12 @@ export const SEP = '\x1f';
 export const KEYS = {
   /** Hash: `max_time` (max event time seen in the partition), `updated_at` (wall clock of the last batch with records). */
   meta: 'meta',
-  /** Set of the event_ids first seen in one generation of the partition's max event time (`floor(max_time / horizon)`): deduplication. */
-  seen: (generation: number) => `seen:${generation}`,
+  /**
+   * Hash of the event_ids first seen in one generation of the partition's max event time
+   * (`floor(max_time / horizon)`), for deduplication: per batch that added some, its first offset ->
+   * its ids (seen-index.ts).
+   */
+  seen: (generation: number) => `seen-ids:${generation}`,
   /** Hash: late events of the view by policy (`drop`, `update`, `side-output`). */
   late: (view: string) => `v:${view}:late`,
   /** Hash per fixed (or open_sessions) window, by start. */

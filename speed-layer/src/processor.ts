@@ -1,7 +1,7 @@
 import { paneStart, slideOf, type Aggregate, type Event, type FixedWindow, type StateOp, type StateStore, type ViewDefinition } from '@lambda/shared';
 import { emptyPartial, mergePartial, type CompiledView, type Partial } from './compile.ts';
 import { FIELDS, KEYS, META } from './keys.ts';
-import { SeenFilter } from './seen-filter.ts';
+import { hashId, NewIds, SeenIndex } from './seen-index.ts';
 import { sessionGroups, type SessionGroup } from './session-groups.ts';
 import { addToSessions, coveredWindows, decodeSessions, encodeSessions, sessionSpan, type Session } from './sessions.ts';
 
@@ -76,8 +76,8 @@ interface ViewLayout {
 export class Processor {
   private readonly now: () => number;
   private readonly layout: ViewLayout;
-  /** Per partition, what this processor's own commits put in the seen-set (seen-filter.ts). */
-  private readonly filters = new Map<number, SeenFilter>();
+  /** Per partition, the seen-set as this processor's last commit left it (seen-index.ts). */
+  private readonly indexes = new Map<number, SeenIndex>();
 
   constructor(
     private readonly store: StateStore,
@@ -98,10 +98,10 @@ export class Processor {
       const { lateEvents } = plan.batch;
       if (lateEvents.length > 0) await ctx.onLate?.(lateEvents);
       if (await this.store.commit(partition, plan.expected, plan.outcome.nextOffset, plan.ops)) {
-        this.filters.set(partition, plan.batch.filterAfter(plan.outcome.nextOffset));
+        this.indexes.set(partition, plan.batch.indexAfter(plan.outcome.nextOffset));
         return plan.outcome;
       }
-      this.filters.delete(partition);
+      this.indexes.delete(partition);
     }
   }
 
@@ -119,17 +119,17 @@ export class Processor {
       maxTime: null,
       opCount: 0,
     };
-    // Another writer moved the partition since this processor's last commit: its filter is stale.
-    let filter = this.filters.get(partition) ?? null;
-    if (filter && filter.offset !== stored) {
-      this.filters.delete(partition);
-      filter = null;
+    // Another writer moved the partition since this processor's last commit: its index is stale.
+    let index = this.indexes.get(partition) ?? null;
+    if (index && index.offset !== stored) {
+      this.indexes.delete(partition);
+      index = null;
     }
     if (todo.length === 0) return { todo: false as const, outcome };
     if (stored !== null && todo[0]!.offset > stored) {
       throw new OffsetGapError(`partition ${partition}: the store is at offset ${stored} but the batch starts at ${todo[0]!.offset}`);
     }
-    const batch = new BatchPlan(this.store, partition, this.opts.dedupeHorizonMs, this.layout, ctx, this.now(), filter);
+    const batch = new BatchPlan(this.store, partition, this.opts.dedupeHorizonMs, this.layout, ctx, this.now(), index ?? stored);
     await batch.load(todo);
     batch.run(todo, outcome);
     const ops = batch.ops();
@@ -153,9 +153,12 @@ interface SessionState {
 class BatchPlan {
   readonly lateEvents: LateEvent[] = [];
   private maxTime: number | null = null;
-  private seen = new Set<string>();
-  /** The ids this batch saw first, by the seen-set generation they join. */
-  private readonly fresh = new Map<number, string[]>();
+  private seenIndex!: SeenIndex;
+  /** The ids this batch saw first, by the seen-set generation they join; and all of them, for copies within the batch. */
+  private readonly fresh = new Map<number, NewIds>();
+  private readonly taken = new Set<string>();
+  /** Names this batch's blob in each generation's hash: its first offset. */
+  private firstOffset = 0;
   private readonly sessions = new Map<string, Map<string, SessionState>>();
   private readonly evictions: StateOp[] = [];
   private readonly evictedKeys = new Map<string, Set<string>>();
@@ -175,21 +178,20 @@ class BatchPlan {
     private readonly layout: ViewLayout,
     private readonly ctx: BatchContext,
     private readonly nowMs: number,
-    private readonly filter: SeenFilter | null,
+    /** The seen index this processor holds for the stored offset, or that offset, to load one at. */
+    private readonly known: SeenIndex | number | null,
   ) {}
 
   async load(records: InputRecord[]): Promise<void> {
     const p = this.partition;
-    const ids: string[] = [];
-    for (const r of records) if (r.event) ids.push(r.event.event_id);
     const { windowed, groups } = this.layout;
     const cutoff = this.ctx.evictBefore;
     // Read first: which generations of the seen-set to consult follows from it.
     const [max] = await this.store.hmget(p, KEYS.meta, [META.maxTime]);
     this.maxTime = max === null || max === undefined ? null : Number(max);
     this.startMaxTime = this.maxTime;
-    const [seen, sessionLists, windowEvictions, sessionEvictions] = await Promise.all([
-      this.loadSeen(ids),
+    const [index, sessionLists, windowEvictions, sessionEvictions] = await Promise.all([
+      this.loadIndex(),
       Promise.all(
         groups.map(async (g) => {
           const touched = new Set<string>();
@@ -205,7 +207,7 @@ class BatchPlan {
         ? Promise.all(groups.map(async (g) => ({ g, keys: await this.store.zrangeByScore(p, KEYS.sessionIndex(g.state), -Infinity, cutoff) })))
         : [],
     ]);
-    this.seen = seen;
+    this.seenIndex = index;
     for (const { v, windows } of windowEvictions) {
       for (const w of windows) {
         this.evictions.push({ op: 'del', key: KEYS.window(v.def.name, Number(w.member)) }, { op: 'zrem', key: KEYS.windows(v.def.name), member: w.member });
@@ -228,17 +230,20 @@ class BatchPlan {
   }
 
   run(records: InputRecord[], outcome: BatchOutcome): void {
+    this.firstOffset = records[0]?.offset ?? 0;
     for (const r of records) {
       const e = r.event;
       if (!e) {
         outcome.invalid++;
         continue;
       }
-      if (this.seen.has(e.event_id)) {
+      const id = e.event_id;
+      const h = hashId(id);
+      if (this.taken.has(id) || this.seenIndex.has(id, h)) {
         outcome.duplicates++;
         continue;
       }
-      this.seen.add(e.event_id);
+      this.taken.add(id);
       outcome.events++;
       for (const v of this.layout.fixed) {
         if (!v.accepts(e)) continue;
@@ -252,7 +257,7 @@ class BatchPlan {
         if (this.session(g, e, this.timeOf(g.lead.def, e), watermark)) for (const v of g.views) this.late(v, r, e, watermark);
       }
       this.maxTime = this.maxTime === null ? e.event_time : Math.max(this.maxTime, e.event_time);
-      this.remember(e.event_id, this.maxTime);
+      this.remember(id, h, this.maxTime);
     }
     outcome.maxTime = this.maxTime;
     for (const [view, byPolicy] of this.lateCounts) for (const n of byPolicy.values()) outcome.late.set(view, (outcome.late.get(view) ?? 0) + n);
@@ -286,41 +291,28 @@ class BatchPlan {
    * The seen-set comes in generations of one horizon of the partition's max event time: an id
    * joins the generation current once it is seen, lookups consult the current and the
    * previous one, and a generation is dropped whole once two newer ones have begun. So an id is
-   * remembered for at least one horizon and at most two; dropping a whole set is one UNLINK, where
+   * remembered for at least one horizon and at most two; dropping a whole generation is one UNLINK, where
    * pruning one sorted set by score cost Redis a skip-list update per id, on top of keeping it.
    */
   private generationOf(maxTime: number): number {
     return Number.isFinite(this.dedupeHorizonMs) ? Math.floor(maxTime / this.dedupeHorizonMs) : 0;
   }
 
-  /** Which of `ids` the seen-set holds: those the filter cannot rule out, looked up in the store. */
-  private async loadSeen(ids: string[]): Promise<Set<string>> {
+  /** The seen index at the batch's start: the one held, else the generations lookups consult, read from the store. */
+  private async loadIndex(): Promise<SeenIndex> {
+    if (this.known instanceof SeenIndex) return this.known;
     // No event committed yet: no seen-set either.
-    if (this.startMaxTime === null) return new Set();
+    if (this.startMaxTime === null) return SeenIndex.empty(this.known);
     const current = this.generationOf(this.startMaxTime);
     const generations = Number.isFinite(this.dedupeHorizonMs) ? [current - 1, current] : [current];
-    const filter = this.filter?.covers(generations) ? this.filter : null;
-    let asked = ids;
-    if (filter) {
-      asked = [];
-      for (const id of ids) if (filter.mayHold(id)) asked.push(id);
-    }
-    const seen = new Set<string>();
-    if (asked.length === 0) return seen;
-    const found = await Promise.all(generations.map((g) => this.store.smismember(this.partition, KEYS.seen(g), asked)));
-    for (const f of found) f.forEach((hit, i) => hit && seen.add(asked[i]!));
-    return seen;
+    const blobs = await Promise.all(generations.map(async (g) => [g, Object.values(await this.store.hgetall(this.partition, KEYS.seen(g)))] as const));
+    return SeenIndex.of(this.known, new Map(blobs));
   }
 
-  /**
-   * The filter once this batch is committed at `offset`: with the ids it added, without the
-   * generations it dropped. A first filter is exact for the generations that begin after the
-   * batch started, or for all of them when the partition had no seen-set yet.
-   */
-  filterAfter(offset: number): SeenFilter {
-    const filter = this.filter ?? new SeenFilter(this.startMaxTime === null ? -Infinity : this.generationOf(this.startMaxTime) + 1);
-    filter.advance(offset, this.fresh, (g) => this.keeps(g));
-    return filter;
+  /** The index once this batch is committed at `offset`: with the ids it added, without the generations it dropped. */
+  indexAfter(offset: number): SeenIndex {
+    this.seenIndex.advance(offset, this.fresh, (g) => this.keeps(g));
+    return this.seenIndex;
   }
 
   /** Whether the seen-set keeps a generation after this batch: the current one and the one before. */
@@ -329,15 +321,15 @@ class BatchPlan {
   }
 
   /** The id joins the generation of the partition clock as the event leaves it. */
-  private remember(id: string, maxTime: number): void {
+  private remember(id: string, h: number, maxTime: number): void {
     const g = this.generationOf(maxTime);
     let ids = this.fresh.get(g);
-    if (!ids) this.fresh.set(g, (ids = []));
-    ids.push(id);
+    if (!ids) this.fresh.set(g, (ids = new NewIds()));
+    ids.push(id, h);
   }
 
   private seenOps(ops: StateOp[]): void {
-    for (const [g, ids] of this.fresh) if (this.keeps(g)) ops.push({ op: 'sadd', key: KEYS.seen(g), members: ids });
+    for (const [g, ids] of this.fresh) if (this.keeps(g)) ops.push({ op: 'hset', key: KEYS.seen(g), field: String(this.firstOffset), value: ids.blob });
     if (this.startMaxTime === null) return;
     const start = this.generationOf(this.startMaxTime);
     for (const g of [start - 1, start]) if (!this.keeps(g)) ops.push({ op: 'del', key: KEYS.seen(g) });

@@ -17,7 +17,6 @@ interface PartitionState {
   offset: number | null;
   hashes: Map<string, Map<string, string>>;
   zsets: Map<string, Map<string, number>>;
-  sets: Map<string, Set<string>>;
 }
 
 interface CheckpointFile {
@@ -28,8 +27,7 @@ interface CheckpointFile {
       offset: number | null;
       hashes: Record<string, Record<string, string>>;
       zsets: Record<string, Record<string, number>>;
-      /** Absent in checkpoints written before the store had sets. */
-      sets?: Record<string, string[]>;
+      // Checkpoints of 2026-12-02 may also hold `sets` (the speed layer's seen-sets of then): not read.
     }
   >;
 }
@@ -116,11 +114,6 @@ export class MemoryStateStore implements StateStore {
     return out.sort((a, b) => a.score - b.score || (a.member < b.member ? -1 : a.member > b.member ? 1 : 0));
   }
 
-  async smismember(partition: number, key: string, members: string[]): Promise<boolean[]> {
-    const set = this.state.get(partition)?.sets.get(key);
-    return members.map((m) => set?.has(m) ?? false);
-  }
-
   async partitions(): Promise<number[]> {
     return [...this.state.keys()].sort((a, b) => a - b);
   }
@@ -130,7 +123,6 @@ export class MemoryStateStore implements StateStore {
     for (const p of this.state.values()) {
       for (const h of p.hashes.values()) n += 1 + h.size;
       for (const z of p.zsets.values()) n += 1 + z.size;
-      for (const set of p.sets.values()) n += 1 + set.size;
     }
     return n;
   }
@@ -153,7 +145,7 @@ export class MemoryStateStore implements StateStore {
   private partition(n: number): PartitionState {
     let p = this.state.get(n);
     if (!p) {
-      p = { offset: null, hashes: new Map(), zsets: new Map(), sets: new Map() };
+      p = { offset: null, hashes: new Map(), zsets: new Map() };
       this.state.set(n, p);
     }
     return p;
@@ -184,7 +176,6 @@ export class MemoryStateStore implements StateStore {
         offset: p.offset,
         hashes: Object.fromEntries([...p.hashes].map(([k, h]) => [k, Object.fromEntries(h)])),
         zsets: Object.fromEntries([...p.zsets].map(([k, z]) => [k, Object.fromEntries(z)])),
-        sets: Object.fromEntries([...p.sets].map(([k, set]) => [k, [...set]])),
       };
     }
     return { version: 1, partitions };
@@ -203,7 +194,6 @@ export class MemoryStateStore implements StateStore {
         offset: p.offset,
         hashes: new Map(Object.entries(p.hashes).map(([k, h]) => [k, new Map(Object.entries(h))])),
         zsets: new Map(Object.entries(p.zsets).map(([k, z]) => [k, new Map(Object.entries(z))])),
-        sets: new Map(Object.entries(p.sets ?? {}).map(([k, members]) => [k, new Set(members)])),
       });
     }
   }
@@ -239,7 +229,6 @@ function apply(p: PartitionState, op: StateOp): void {
     case 'del':
       p.hashes.delete(op.key);
       p.zsets.delete(op.key);
-      p.sets.delete(op.key);
       return;
     case 'zadd':
       zset(p, op.key).set(op.member, op.score);
@@ -250,13 +239,6 @@ function apply(p: PartitionState, op: StateOp): void {
       if (z?.size === 0) p.zsets.delete(op.key);
       return;
     }
-    case 'sadd': {
-      // As Redis: no empty set exists.
-      if (op.members.length === 0) return;
-      const set = members(p, op.key);
-      for (const m of op.members) set.add(m);
-      return;
-    }
   }
 }
 
@@ -264,12 +246,6 @@ function hash(p: PartitionState, key: string): Map<string, string> {
   let h = p.hashes.get(key);
   if (!h) p.hashes.set(key, (h = new Map()));
   return h;
-}
-
-function members(p: PartitionState, key: string): Set<string> {
-  let set = p.sets.get(key);
-  if (!set) p.sets.set(key, (set = new Set()));
-  return set;
 }
 
 function zset(p: PartitionState, key: string): Map<string, number> {

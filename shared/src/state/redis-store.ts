@@ -14,8 +14,8 @@ import type { ScoredMember, StateOp, StateStore } from './types.ts';
 /*
  * ARGV: expected offset ('' for none), next offset, then the operations as one MessagePack array of
  * groups, three items each: op, key index, and the group's values. A group holds a run of
- * operations of one kind on one key, so each run of HSET, ZADD, SADD, HDEL or ZREM is one command.
- * A batch holds 100k+ small values (seen ids, session lists): as arguments, each cost the client an
+ * operations of one kind on one key, so each run of HSET, ZADD, HDEL or ZREM is one command.
+ * A batch holds tens of thousands of small values (session lists): as arguments, each cost the client an
  * encoding step; packed as length-prefixed text, the script's own parsing loop cost Redis about
  * 4 us of CPU per event. cmsgpack (built into Redis's Lua) unpacks them in C.
  */
@@ -36,8 +36,6 @@ for i = 1, #groups, 3 do
     redis.call('HSET', k, unpack(v, 1, n))
   elseif op == 'zadd' then
     redis.call('ZADD', k, unpack(v, 1, n))
-  elseif op == 'sadd' then
-    redis.call('SADD', k, unpack(v, 1, n))
   elseif op == 'hdel' then
     redis.call('HDEL', k, unpack(v, 1, n))
   elseif op == 'zrem' then
@@ -65,24 +63,6 @@ return 1
 /** Values per group: Lua's unpack() is bounded by its C stack (8000 slots in Redis's Lua). */
 const MAX_GROUP_VALUES = 4000;
 
-/*
- * KEYS[1]: a set; ARGV[1]: members as one MessagePack array. Returns the 1-based positions of the
- * members in the set. A speed batch asks about tens of thousands of event ids at once: for 20,000,
- * SMISMEMBER's own arguments and reply cost the client 7-11 ms of CPU to encode and parse, this
- * script 3 ms.
- */
-const SMISMEMBER_SCRIPT = `
-local members = cmsgpack.unpack(ARGV[1])
-local hits = {}
-for i = 1, #members, ${MAX_GROUP_VALUES} do
-  local found = redis.call('SMISMEMBER', KEYS[1], unpack(members, i, math.min(i + ${MAX_GROUP_VALUES - 1}, #members)))
-  for k = 1, #found do
-    if found[k] == 1 then hits[#hits + 1] = i + k - 1 end
-  end
-end
-return hits
-`;
-
 export interface RedisStoreOptions {
   url: string;
   /** Prepended to every key, so several platforms (or tests) can share one Redis. */
@@ -97,7 +77,6 @@ const packr = new Packr({ useRecords: false });
 /** The store's scripts, as ioredis adds them to the client (defineCommand). */
 interface Scripts {
   lambdaCommit(n: number, keys: string[], args: (string | Buffer)[]): Promise<number>;
-  lambdaSmismember(key: string, members: Buffer): Promise<number[]>;
 }
 
 export class RedisStateStore implements StateStore {
@@ -112,7 +91,6 @@ export class RedisStateStore implements StateStore {
   ) {
     this.prefix = prefix;
     redis.defineCommand('lambdaCommit', { lua: COMMIT_SCRIPT });
-    redis.defineCommand('lambdaSmismember', { numberOfKeys: 1, lua: SMISMEMBER_SCRIPT });
     this.scripts = redis as unknown as Scripts;
   }
 
@@ -188,9 +166,6 @@ export class RedisStateStore implements StateStore {
           values(op.op, op.key);
           close();
           break;
-        case 'sadd':
-          for (let i = 0; i < op.members.length; i += MAX_GROUP_VALUES) values(op.op, op.key, ...op.members.slice(i, i + MAX_GROUP_VALUES));
-          break;
       }
     }
     close();
@@ -218,13 +193,6 @@ export class RedisStateStore implements StateStore {
     return out;
   }
 
-  async smismember(partition: number, key: string, members: string[]): Promise<boolean[]> {
-    if (members.length === 0) return [];
-    const found = new Array<boolean>(members.length).fill(false);
-    for (const i of await this.scripts.lambdaSmismember(this.keyOf(partition, key), packr.pack(members))) found[i - 1] = true;
-    return found;
-  }
-
   async partitions(): Promise<number[]> {
     // A scan walks the whole keyspace, and readers ask on every read; partitions appear only when
     // a consumer first commits one, so a list a few seconds old is as good.
@@ -245,7 +213,7 @@ export class RedisStateStore implements StateStore {
     for (const k of keys) pipe.type(k);
     const types = (await pipe.exec())!.map(([, t]) => t as string);
     const sizes = this.redis.pipeline();
-    keys.forEach((k, i) => (types[i] === 'hash' ? sizes.hlen(k) : types[i] === 'zset' ? sizes.zcard(k) : types[i] === 'set' ? sizes.scard(k) : sizes.exists(k)));
+    keys.forEach((k, i) => (types[i] === 'hash' ? sizes.hlen(k) : types[i] === 'zset' ? sizes.zcard(k) : sizes.exists(k)));
     return keys.length + (await sizes.exec())!.reduce((n, [, v]) => n + Number(v), 0);
   }
 

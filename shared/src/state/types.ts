@@ -20,9 +20,7 @@ export type StateOp =
   /** Removes the key; Redis frees a large one off its main thread (UNLINK). */
   | { op: 'del'; key: string }
   | { op: 'zadd'; key: string; member: string; score: number }
-  | { op: 'zrem'; key: string; member: string }
-  /** Adds members to a set: one operation for many members, as a batch adds thousands. */
-  | { op: 'sadd'; key: string; members: string[] };
+  | { op: 'zrem'; key: string; member: string };
 
 export interface ScoredMember {
   member: string;
@@ -42,11 +40,9 @@ export interface StateStore {
   hgetall(partition: number, key: string): Promise<Record<string, string>>;
   /** Members with `min <= score <= max`, ascending by score. */
   zrangeByScore(partition: number, key: string, min: number, max: number): Promise<ScoredMember[]>;
-  /** Whether each of `members` is in the set. */
-  smismember(partition: number, key: string, members: string[]): Promise<boolean[]>;
   /** Partitions that hold any state (readers merge their partials). */
   partitions(): Promise<number[]>;
-  /** Number of keys and hash fields / set and sorted-set members held, for the state-size metric. */
+  /** Number of keys and hash fields / sorted-set members held, for the state-size metric. */
   size(): Promise<number>;
   close(): Promise<void>;
 }

@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { hashId, NewIds, SeenIndex } from './seen-index.ts';
+
+const has = (index: SeenIndex, id: string) => index.has(id, hashId(id));
+
+const newIds = (ids: readonly string[]) => {
+  const out = new NewIds();
+  for (const id of ids) out.push(id, hashId(id));
+  return out;
+};
+
+// Ids as event_id allows them (1 to 128 code points), colons, digits and lone surrogates included;
+// long ones too, whose lengths take two and three digits in a blob.
+const id = fc.oneof(
+  fc.string({ unit: 'binary', minLength: 1, maxLength: 128 }),
+  fc.string({ unit: 'binary', minLength: 90, maxLength: 128 }),
+  fc.stringMatching(/^[0-9:]{1,12}$/),
+);
+
+test('an index holds exactly the ids committed to it, whether it took them in from its own commits or loaded their blobs from the store', () => {
+  fc.assert(
+    fc.property(fc.uniqueArray(fc.tuple(fc.integer({ min: 0, max: 2 }), id), { selector: ([, i]) => i, maxLength: 300 }), fc.array(id, { maxLength: 50 }), (added, others) => {
+      const batches = new Map<number, string[]>();
+      for (const [g, i] of added) batches.set(g, [...(batches.get(g) ?? []), i]);
+      const fresh = new Map([...batches].map(([g, ids]) => [g, newIds(ids)]));
+      const own = SeenIndex.empty(0);
+      own.advance(10, fresh, () => true);
+      const loaded = SeenIndex.of(10, new Map([...fresh].map(([g, ids]) => [g, [ids.blob]])));
+      const truth = new Set(added.map(([, i]) => i));
+      // Also what is near an id: its prefixes and extensions share its blob's text.
+      const probes = [...truth, ...others, ...[...truth].flatMap((i) => [i.slice(0, -1), `${i}:`, `${i.length}:${i}`])];
+      for (const p of probes) {
+        assert.equal(has(own, p), truth.has(p), JSON.stringify(p));
+        assert.equal(has(loaded, p), truth.has(p), JSON.stringify(p));
+      }
+    }),
+  );
+});
+
+test('a hash match is not taken for the id: two ids with one hash are told apart', () => {
+  // 32-bit hashes of 300,000 ids collide a dozen times over.
+  const byHash = new Map<number, string>();
+  let pair: [string, string] | null = null;
+  for (let i = 0; pair === null; i++) {
+    const candidate = `evt-${i}`;
+    const other = byHash.get(hashId(candidate));
+    if (other !== undefined) pair = [other, candidate];
+    else byHash.set(hashId(candidate), candidate);
+  }
+  const [a, b] = pair;
+  assert.equal(hashId(a), hashId(b));
+  const index = SeenIndex.empty(0);
+  index.advance(1, new Map([[0, newIds([a])]]), () => true);
+  assert.deepEqual([has(index, a), has(index, b)], [true, false]);
+  index.advance(2, new Map([[0, newIds([b])]]), () => true);
+  assert.deepEqual([has(index, a), has(index, b)], [true, true]);
+});
+
+test('an index forgets the generations the store drops, and records the offset it matches', () => {
+  const index = SeenIndex.of(4, new Map([[5, [newIds(['a', 'b']).blob]], [6, [newIds(['c']).blob, newIds(['d']).blob]]]));
+  assert.equal(index.offset, 4);
+  assert.ok(['a', 'b', 'c', 'd'].every((i) => has(index, i)));
+  index.advance(9, new Map([[7, newIds(['e'])]]), (g) => g >= 6);
+  assert.equal(index.offset, 9);
+  assert.deepEqual(['a', 'b', 'c', 'd', 'e'].map((i) => has(index, i)), [false, false, true, true, true]);
+  index.advance(12, new Map([[6, newIds(['f'])]]), (g) => g >= 7);
+  assert.deepEqual(['c', 'e', 'f'].map((i) => has(index, i)), [false, true, false], 'ids for a generation dropped in the same commit are not kept');
+});
+
+test('a blob that is not one, or an id longer than an event_id may be, is refused', () => {
+  for (const blob of ['x', '3:ab', '2ab', '-1:a', '1:a2']) assert.throws(() => SeenIndex.of(0, new Map([[0, [blob]]])), /not a seen-id blob/, blob);
+  const longest = '\u{1F600}'.repeat(128);
+  assert.ok(has(SeenIndex.of(0, new Map([[0, [newIds([longest]).blob]]])), longest));
+  assert.throws(() => SeenIndex.of(0, new Map([[0, [newIds(['x'.repeat(512)]).blob]]])), /longer than the seen index takes/);
+});

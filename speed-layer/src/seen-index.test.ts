@@ -70,7 +70,7 @@ test('an index forgets the generations the store drops, and records the offset i
 });
 
 test('a blob that is not one, or an id longer than an event_id may be, is refused', () => {
-  for (const blob of ['x', '3:ab', '2ab', '-1:a', '1:a2']) assert.throws(() => SeenIndex.of(0, new Map([[0, [blob]]])), /not a seen-id blob/, blob);
+  for (const blob of ['', 'x', '3:ab', '1:a2', '1,1:a', '2ab', '-1:a', ',1:a', '1,,1:ab', '1;1:ab']) assert.throws(() => SeenIndex.of(0, new Map([[0, [blob]]])), /not a seen-id blob/, blob);
   const longest = '\u{1F600}'.repeat(128);
   assert.ok(has(SeenIndex.of(0, new Map([[0, [newIds([longest]).blob]]])), longest));
   assert.throws(() => SeenIndex.of(0, new Map([[0, [newIds(['x'.repeat(512)]).blob]]])), /longer than the seen index takes/);

@@ -53,8 +53,10 @@ export class SeenIndex {
 
 /**
  * The ids a batch adds to one generation, with their hashes (`hashId`, which its lookups computed
- * already), and their blob: each id after its length in UTF-16 code units and a colon, so any id
- * (colons, digits, control characters) reads back exactly.
+ * already), and their blob: the ids' lengths in UTF-16 code units, comma-separated, a colon, then
+ * the ids one after another (`1,2:abc` for `a` and `bc`), so any id (colons, digits, control
+ * characters) reads back exactly. Two joins build it: building it id by id cost 4% of the
+ * processing thread's allocations.
  */
 export class NewIds {
   readonly ids: string[] = [];
@@ -69,14 +71,13 @@ export class NewIds {
 
   get blob(): string {
     if (this.text === null) {
-      let blob = '';
-      for (const id of this.ids) blob += `${id.length}:${id}`;
-      this.text = blob;
+      this.text = `${this.ids.map((id) => id.length).join(',')}:${this.ids.join('')}`;
     }
     return this.text;
   }
 }
 
+const COMMA = 44;
 const COLON = 58;
 const ZERO = 48;
 
@@ -109,11 +110,10 @@ class IdTable {
   addNew({ blob, ids, hashes }: NewIds): void {
     const b = this.blobs.length;
     this.blobs.push(blob);
-    for (let i = 0, at = 0; i < ids.length; i++) {
-      const length = ids[i]!.length;
-      at += (length < 10 ? 1 : length < 100 ? 2 : 3) + 1;
-      this.add(hashes[i]!, b, length, at);
-      at += length;
+    // The header holds digits and commas only: its colon is the first.
+    for (let i = 0, at = blob.indexOf(':') + 1; i < ids.length; i++) {
+      this.add(hashes[i]!, b, ids[i]!.length, at);
+      at += ids[i]!.length;
     }
   }
 
@@ -121,17 +121,23 @@ class IdTable {
   addBlob(blob: string): void {
     const b = this.blobs.length;
     this.blobs.push(blob);
-    for (let at = 0; at < blob.length; ) {
-      // The length's digits, up to the colon: parsed here, as this runs once per id of a batch.
-      let length = 0;
-      for (let c = blob.charCodeAt(at++); c !== COLON; c = blob.charCodeAt(at++)) {
-        if (!(c >= ZERO && c <= ZERO + 9)) throw new Error(`not a seen-id blob (at ${at - 1})`);
+    const lengths: number[] = [];
+    let at = 0;
+    for (let length = 0, digits = 0, c = blob.charCodeAt(at++); ; c = blob.charCodeAt(at++)) {
+      if (c >= ZERO && c <= ZERO + 9) {
         length = 10 * length + c - ZERO;
+        digits++;
+        continue;
       }
-      const start = at;
-      if (start + length > blob.length) throw new Error(`not a seen-id blob (an id of ${length} code units at ${start})`);
-      this.add(hash(blob, start, length), b, length, start);
-      at = start + length;
+      if (digits === 0 || (c !== COMMA && c !== COLON)) throw new Error(`not a seen-id blob (at ${at - 1})`);
+      lengths.push(length);
+      if (c === COLON) break;
+      length = digits = 0;
+    }
+    if (lengths.reduce((a, n) => a + n, 0) !== blob.length - at) throw new Error(`not a seen-id blob (its lengths are not its ids')`);
+    for (const length of lengths) {
+      this.add(hash(blob, at, length), b, length, at);
+      at += length;
     }
   }
 

@@ -169,6 +169,8 @@ class BatchPlan {
   private readonly lateCounts = new Map<string, Map<LatePolicy, number>>();
   /** Fixed-window views: view -> pane start -> windows closed for the event -> key -> what the events add. */
   private readonly panes = new Map<string, Map<number, Map<number, Map<string, PaneAccumulator>>>>();
+  /** open_sessions views: view -> window start -> its key, and whether the window's index entry is written. */
+  private readonly openWindows = new Map<string, Map<number, { key: string; indexed: boolean }>>();
   private startMaxTime: number | null = null;
 
   constructor(
@@ -444,13 +446,23 @@ class BatchPlan {
       } else if (next < prev) {
         j++;
         if (next + size <= this.ctx.evictBefore) continue;
-        this.incr(KEYS.window(view, next), FIELDS.open, 1n);
-        this.index(KEYS.windows(view), String(next), next + size);
+        const w = this.openWindow(view, next);
+        this.incr(w.key, FIELDS.open, 1n);
+        if (!w.indexed) this.index(KEYS.windows(view), String(next), next + size);
+        w.indexed = true;
       } else {
         i++;
-        if (prev + size > this.ctx.evictBefore) this.incr(KEYS.window(view, prev), FIELDS.open, -1n);
+        if (prev + size > this.ctx.evictBefore) this.incr(this.openWindow(view, prev).key, FIELDS.open, -1n);
       }
     }
+  }
+
+  /** The same few windows come up for the thousands of keys a batch touches: their keys are made once. */
+  private openWindow(view: string, start: number): { key: string; indexed: boolean } {
+    const byStart = inner(this.openWindows, view);
+    let w = byStart.get(start);
+    if (!w) byStart.set(start, (w = { key: KEYS.window(view, start), indexed: false }));
+    return w;
   }
 
   private late(v: CompiledView, r: InputRecord, e: Event, watermark: number): void {

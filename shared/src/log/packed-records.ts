@@ -41,44 +41,72 @@ export function packRecords(topic: string, partition: number, records: readonly 
 }
 
 export function unpackRecords(batch: PackedBatch): LogRecord[] {
-  const bytes = Buffer.from(batch.bytes);
-  const { meta, topic, partition } = batch;
-  const out: LogRecord[] = [];
+  const n = batch.meta.length / FIELDS;
+  // Per record: where its key starts (-1: no key), where its value starts and ends.
+  const spans = new Float64Array(3 * n);
   let at = 0;
-  for (let m = 0; m < meta.length; m += FIELDS) {
-    const keyLength = meta[m + 2]!;
-    const keyStart = keyLength < 0 ? -1 : at;
+  for (let i = 0; i < n; i++) {
+    const keyLength = batch.meta[i * FIELDS + 2]!;
+    spans[3 * i] = keyLength < 0 ? -1 : at;
     if (keyLength > 0) at += keyLength;
-    const valueEnd = at + meta[m + 3]!;
-    out.push(new PackedRecord(topic, partition, meta[m]!, meta[m + 1]!, bytes, keyStart, at, valueEnd));
-    at = valueEnd;
+    spans[3 * i + 1] = at;
+    at += batch.meta[i * FIELDS + 3]!;
+    spans[3 * i + 2] = at;
   }
+  const block: Block = { topic: batch.topic, partition: batch.partition, meta: batch.meta, bytes: Buffer.from(batch.bytes), spans };
+  const out = new Array<LogRecord>(n);
+  for (let i = 0; i < n; i++) out[i] = new PackedRecord(block, i);
   return out;
 }
 
-/** A record read from its batch's bytes when asked for, as a fetched record is (kafka-consumer.ts). */
+interface Block {
+  topic: string;
+  partition: number;
+  meta: Float64Array;
+  bytes: Buffer;
+  spans: Float64Array;
+}
+
+/**
+ * A record read from its batch's bytes when asked for, as a fetched record is (kafka-consumer.ts).
+ * It holds its batch and its number only: a batch is tens of thousands of records, and each field
+ * more was an allocation per record on the thread that processes them.
+ */
 class PackedRecord implements LogRecord {
   constructor(
-    readonly topic: string,
-    readonly partition: number,
-    readonly offset: number,
-    readonly timestamp: number,
-    private readonly bytes: Buffer,
-    /** -1: the record has no key; else the key spans keyStart to valueStart. */
-    private readonly keyStart: number,
-    private readonly valueStart: number,
-    private readonly valueEnd: number,
+    private readonly block: Block,
+    private readonly i: number,
   ) {}
 
+  get topic(): string {
+    return this.block.topic;
+  }
+
+  get partition(): number {
+    return this.block.partition;
+  }
+
+  get offset(): number {
+    return this.block.meta[this.i * FIELDS]!;
+  }
+
+  get timestamp(): number {
+    return this.block.meta[this.i * FIELDS + 1]!;
+  }
+
   get key(): string | null {
-    return this.keyStart < 0 ? null : this.bytes.toString('utf8', this.keyStart, this.valueStart);
+    const { spans, bytes } = this.block;
+    const start = spans[3 * this.i]!;
+    return start < 0 ? null : bytes.toString('utf8', start, spans[3 * this.i + 1]);
   }
 
   get value(): string {
-    return this.bytes.toString('utf8', this.valueStart, this.valueEnd);
+    const { spans, bytes } = this.block;
+    return bytes.toString('utf8', spans[3 * this.i + 1], spans[3 * this.i + 2]);
   }
 
   get valueBytes(): Buffer {
-    return this.bytes.subarray(this.valueStart, this.valueEnd);
+    const { spans, bytes } = this.block;
+    return bytes.subarray(spans[3 * this.i + 1], spans[3 * this.i + 2]);
   }
 }

@@ -81,17 +81,17 @@ const COMMA = 44;
 const COLON = 58;
 const ZERO = 48;
 
-/** An id's length fits 9 bits of a slot (an event_id is at most 128 code points: 256 code units). */
-const MAX_ID_UNITS = 511;
-
 /**
  * Open addressing with linear probing, kept at most half full. A slot is three numbers: the id's
- * hash (0: empty), its blob's number and length (blob << 9 | length), and where it starts in the blob.
+ * hash (0: empty), its blob's number, and its number in the blob, whose `bounds` say where each of
+ * its ids starts and ends: no limit on how many blobs, how long a blob, or how long an id.
  */
 class IdTable {
   private slots = new Uint32Array(3 * 1024);
   private size = 0;
   private readonly blobs: string[] = [];
+  /** Per blob, where its ids start, and where the last one ends. */
+  private readonly bounds: Uint32Array[] = [];
 
   has(id: string, h: number): boolean {
     const mask = this.slots.length / 3 - 1;
@@ -100,27 +100,25 @@ class IdTable {
       const v = this.slots[s]!;
       if (v === 0) return false;
       if (v === h) {
-        const ref = this.slots[s + 1]!;
-        if ((ref & MAX_ID_UNITS) === id.length && this.blobs[ref >>> 9]!.startsWith(id, this.slots[s + 2])) return true;
+        const b = this.slots[s + 1]!;
+        const bounds = this.bounds[b]!;
+        const start = bounds[this.slots[s + 2]!]!;
+        if (bounds[this.slots[s + 2]! + 1]! - start === id.length && this.blobs[b]!.startsWith(id, start)) return true;
       }
     }
   }
 
   /** A batch's ids, found where their blob holds them. */
   addNew({ blob, ids, hashes }: NewIds): void {
-    const b = this.blobs.length;
-    this.blobs.push(blob);
+    const bounds = new Uint32Array(ids.length + 1);
     // The header holds digits and commas only: its colon is the first.
-    for (let i = 0, at = blob.indexOf(':') + 1; i < ids.length; i++) {
-      this.add(hashes[i]!, b, ids[i]!.length, at);
-      at += ids[i]!.length;
-    }
+    bounds[0] = blob.indexOf(':') + 1;
+    for (let i = 0; i < ids.length; i++) bounds[i + 1] = bounds[i]! + ids[i]!.length;
+    this.addAll(blob, bounds, hashes);
   }
 
   /** A blob as the store holds it. */
   addBlob(blob: string): void {
-    const b = this.blobs.length;
-    this.blobs.push(blob);
     const lengths: number[] = [];
     let at = 0;
     for (let length = 0, digits = 0, c = blob.charCodeAt(at++); ; c = blob.charCodeAt(at++)) {
@@ -134,18 +132,22 @@ class IdTable {
       if (c === COLON) break;
       length = digits = 0;
     }
-    if (lengths.reduce((a, n) => a + n, 0) !== blob.length - at) throw new Error(`not a seen-id blob (its lengths are not its ids')`);
-    for (const length of lengths) {
-      this.add(hash(blob, at, length), b, length, at);
-      at += length;
-    }
+    const bounds = new Uint32Array(lengths.length + 1);
+    bounds[0] = at;
+    lengths.forEach((length, i) => (bounds[i + 1] = bounds[i]! + length));
+    if (bounds[lengths.length] !== blob.length) throw new Error(`not a seen-id blob (its lengths are not its ids')`);
+    this.addAll(blob, bounds, lengths.map((length, i) => hash(blob, bounds[i]!, length)));
   }
 
-  private add(h: number, blob: number, length: number, start: number): void {
-    if (length > MAX_ID_UNITS) throw new Error(`an event_id of ${length} code units is longer than the seen index takes`);
-    if (2 * (this.size + 1) > this.slots.length / 3) this.grow();
-    place(this.slots, h, (blob << 9) | length, start);
-    this.size++;
+  private addAll(blob: string, bounds: Uint32Array, hashes: readonly number[]): void {
+    const b = this.blobs.length;
+    this.blobs.push(blob);
+    this.bounds.push(bounds);
+    for (let i = 0; i < hashes.length; i++) {
+      if (2 * (this.size + 1) > this.slots.length / 3) this.grow();
+      place(this.slots, hashes[i]!, b, i);
+      this.size++;
+    }
   }
 
   private grow(): void {
@@ -155,13 +157,13 @@ class IdTable {
   }
 }
 
-function place(slots: Uint32Array, h: number, ref: number, start: number): void {
+function place(slots: Uint32Array, h: number, blob: number, n: number): void {
   const mask = slots.length / 3 - 1;
   let i = h & mask;
   while (slots[3 * i] !== 0) i = (i + 1) & mask;
   slots[3 * i] = h;
-  slots[3 * i + 1] = ref;
-  slots[3 * i + 2] = start;
+  slots[3 * i + 1] = blob;
+  slots[3 * i + 2] = n;
 }
 
 export function hashId(id: string): number {

@@ -142,6 +142,28 @@ test('a copy is a duplicate whether the processor remembers the partition (its s
   assert.equal((await readSpeedView(store, view))[0]?.revenue_cents, 15n);
 });
 
+test('a processor lets go of the seen index of a partition it no longer holds, and reads it from the store when the partition comes back', async () => {
+  const store = await MemoryStateStore.open({ dir: null });
+  const reads: string[] = [];
+  const hgetall = store.hgetall.bind(store);
+  store.hgetall = async (partition, key) => {
+    reads.push(`${partition}/${key}`);
+    return hgetall(partition, key);
+  };
+  const view = revenueView({ latePolicy: 'update' });
+  const p = new Processor(store, { views: [compileView(view)], dedupeHorizonMs: 10 * MINUTE });
+  const e = purchase(T0, 5);
+  const g = Math.floor(T0 / (10 * MINUTE));
+  const seenReads = () => reads.filter((r) => r === `0/${KEYS.seen(g - 1)}` || r === `0/${KEYS.seen(g)}`).length;
+  await p.process(0, records([e]), { evictBefore: -Infinity });
+  await p.process(0, records([purchase(T0 + 1, 1)], 1), { evictBefore: -Infinity });
+  assert.equal(seenReads(), 0, 'the index its own commits keep: nothing read');
+  p.keepOnly([1]);
+  const out = await p.process(0, records([e], 2), { evictBefore: -Infinity });
+  assert.equal(seenReads(), 2, 'the two generations lookups consult, read again');
+  assert.deepEqual([out.events, out.duplicates], [0, 1]);
+});
+
 test('an id is remembered for at least one horizon of the partition clock, and its generation of the seen-set is then dropped whole', async () => {
   const store = await MemoryStateStore.open({ dir: null });
   const view = revenueView({ latePolicy: 'update' });

@@ -89,6 +89,11 @@ export class Processor {
     this.layout = { windowed, fixed, groups: sessionGroups(opts.views) };
   }
 
+  /** Lets go of what it holds for partitions other than these (after a rebalance took them away). */
+  keepOnly(partitions: readonly number[]): void {
+    for (const p of this.indexes.keys()) if (!partitions.includes(p)) this.indexes.delete(p);
+  }
+
   async process(partition: number, records: InputRecord[], ctx: BatchContext): Promise<BatchOutcome> {
     // A fence failure means another writer moved the offset meanwhile (a rebalance): re-plan
     // from what the store now holds; the part it already applied is skipped.

@@ -163,6 +163,8 @@ export async function startSpeedLayer(opts: SpeedLayerOptions): Promise<SpeedLay
     drainedOffsets: storedOffsets,
     onAssignment: async (partitions) => {
       await loadProgress(partitions);
+      // Another member holds the rest now: their seen indexes would only be reloaded if they came back.
+      processor.keepOnly(partitions);
       opts.logger?.info({ partitions }, 'speed layer partitions assigned');
     },
     onBatch,

@@ -8,9 +8,11 @@ import { addToSessions, coveredWindows, decodeSessions, encodeSessions, sessionS
 /**
  * Turns one batch of one log partition into state operations for every view, and commits them
  * with the partition's next offset in one fenced step. Everything the decisions depend on
- * (seen event ids, the partition's max event time, session state) is read from the store at the
- * start of the batch and written back in the same commit, so a replay from the stored offset makes
- * exactly the same decisions: the same events are duplicates, the same ones are late.
+ * (seen event ids, the partition's max event time, session state) is what the store holds at the
+ * start of the batch (read from it; the seen ids kept from this processor's last commit while the
+ * stored offset is still the one it left) and is written back in the same commit, so a replay
+ * from the stored offset makes exactly the same decisions: the same events are duplicates, the
+ * same ones are late.
  *
  * Per event, in log order: a duplicate (event_id seen within the horizon) is skipped; otherwise,
  * for each view, the partition's watermark BEFORE this event (max event time seen minus the view's
@@ -159,8 +161,9 @@ class BatchPlan {
   readonly lateEvents: LateEvent[] = [];
   private maxTime: number | null = null;
   private seenIndex!: SeenIndex;
-  /** The ids this batch saw first, by the seen-set generation they join; and all of them, for copies within the batch. */
+  /** The ids this batch saw first, by the seen-set generation they join. */
   private readonly fresh = new Map<number, NewIds>();
+  /** All of them: a copy within the batch is a duplicate too. */
   private readonly taken = new Set<string>();
   /** Names this batch's blob in each generation's hash: its first offset. */
   private firstOffset = 0;
@@ -298,8 +301,9 @@ class BatchPlan {
    * The seen-set comes in generations of one horizon of the partition's max event time: an id
    * joins the generation current once it is seen, lookups consult the current and the
    * previous one, and a generation is dropped whole once two newer ones have begun. So an id is
-   * remembered for at least one horizon and at most two; dropping a whole generation is one UNLINK, where
-   * pruning one sorted set by score cost Redis a skip-list update per id, on top of keeping it.
+   * remembered for at least one horizon and at most two; dropping a whole generation is one
+   * UNLINK, where pruning one sorted set by score cost Redis a skip-list update per id, on top of
+   * keeping it.
    */
   private generationOf(maxTime: number): number {
     return Number.isFinite(this.dedupeHorizonMs) ? Math.floor(maxTime / this.dedupeHorizonMs) : 0;
@@ -453,8 +457,10 @@ class BatchPlan {
         if (next + size <= this.ctx.evictBefore) continue;
         const w = this.openWindow(view, next);
         this.incr(w.key, FIELDS.open, 1n);
-        if (!w.indexed) this.index(KEYS.windows(view), String(next), next + size);
-        w.indexed = true;
+        if (!w.indexed) {
+          this.index(KEYS.windows(view), String(next), next + size);
+          w.indexed = true;
+        }
       } else {
         i++;
         if (prev + size > this.ctx.evictBefore) this.incr(this.openWindow(view, prev).key, FIELDS.open, -1n);

@@ -3,7 +3,7 @@
  * per generation, loaded from the store and kept up to date by the processor's own commits.
  *
  * The store holds each generation as a hash of blobs, one per batch that added ids to it
- * (`encodeIds`). Redis then stores a batch's ids as one value instead of tens of thousands of set
+ * (`NewIds`). Redis then stores a batch's ids as one value instead of tens of thousands of set
  * members: SADD cost it 0.8 us of CPU per id, half its work for the speed layer. The price is that
  * the store can no longer answer "is this id in it" one id at a time, so every lookup is answered
  * here, from the blobs themselves: each id is a 32-bit hash in an open-addressing table that points
@@ -84,7 +84,8 @@ const ZERO = 48;
 /**
  * Open addressing with linear probing, kept at most half full. A slot is three numbers: the id's
  * hash (0: empty), its blob's number, and its number in the blob, whose `bounds` say where each of
- * its ids starts and ends: no limit on how many blobs, how long a blob, or how long an id.
+ * its ids starts and ends. 32 bits each bound neither how many blobs a generation takes (one per
+ * batch, forever, when the horizon is unbounded), nor how long a blob or an id is.
  */
 class IdTable {
   private slots = new Uint32Array(3 * 1024);
@@ -166,6 +167,7 @@ function place(slots: Uint32Array, h: number, blob: number, n: number): void {
   slots[3 * i + 2] = n;
 }
 
+/** The hash `has` takes: a batch computes it once per id, and keeps it for `NewIds`. */
 export function hashId(id: string): number {
   return hash(id, 0, id.length);
 }

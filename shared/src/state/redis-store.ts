@@ -15,9 +15,9 @@ import type { ScoredMember, StateOp, StateStore } from './types.ts';
  * ARGV: expected offset ('' for none), next offset, then the operations as one MessagePack array of
  * groups, three items each: op, key index, and the group's values. A group holds a run of
  * operations of one kind on one key, so each run of HSET, ZADD, HDEL or ZREM is one command.
- * A batch holds tens of thousands of small values (session lists): as arguments, each cost the client an
- * encoding step; packed as length-prefixed text, the script's own parsing loop cost Redis about
- * 4 us of CPU per event. cmsgpack (built into Redis's Lua) unpacks them in C.
+ * A batch holds tens of thousands of small values (session lists): as arguments, each cost the
+ * client an encoding step; packed as length-prefixed text, the script's own parsing loop cost
+ * Redis about 4 us of CPU per event. cmsgpack (built into Redis's Lua) unpacks them in C.
  */
 const COMMIT_SCRIPT = `
 local cur = redis.call('GET', KEYS[1])

@@ -313,7 +313,7 @@ class BatchPlan {
   private async loadIndex(): Promise<SeenIndex> {
     if (this.known instanceof SeenIndex) return this.known;
     // No event committed yet: no seen-set either.
-    if (this.startMaxTime === null) return SeenIndex.empty(this.known);
+    if (this.startMaxTime === null) return SeenIndex.of(this.known, new Map());
     const current = this.generationOf(this.startMaxTime);
     const generations = Number.isFinite(this.dedupeHorizonMs) ? [current - 1, current] : [current];
     const blobs = await Promise.all(generations.map(async (g) => [g, Object.values(await this.store.hgetall(this.partition, KEYS.seen(g)))] as const));

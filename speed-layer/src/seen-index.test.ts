@@ -25,7 +25,7 @@ test('an index holds exactly the ids committed to it, whether it took them in fr
       const batches = new Map<number, string[]>();
       for (const [g, i] of added) batches.set(g, [...(batches.get(g) ?? []), i]);
       const fresh = new Map([...batches].map(([g, ids]) => [g, newIds(ids)]));
-      const own = SeenIndex.empty(0);
+      const own = SeenIndex.of(0, new Map());
       own.advance(10, fresh, () => true);
       const loaded = SeenIndex.of(10, new Map([...fresh].map(([g, ids]) => [g, [ids.blob]])));
       const truth = new Set(added.map(([, i]) => i));
@@ -37,6 +37,18 @@ test('an index holds exactly the ids committed to it, whether it took them in fr
       }
     }),
   );
+});
+
+test('a table that outgrows itself, by one blob or by several doublings at once, still holds every id', () => {
+  const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+  const batches = [1, 10, 100, 1_000, 10_000].map((n) => ids(`b${n}`, n));
+  const own = SeenIndex.of(0, new Map());
+  batches.forEach((batch, i) => own.advance(i + 1, new Map([[0, newIds(batch)]]), () => true));
+  const loaded = SeenIndex.of(5, new Map([[0, batches.map((batch) => newIds(batch).blob)]]));
+  for (const index of [own, loaded]) {
+    assert.ok(batches.flat().every((i) => has(index, i)));
+    assert.ok(!ids('other', 1_000).some((i) => has(index, i)));
+  }
 });
 
 test('a hash match is not taken for the id: two ids with one hash are told apart', () => {
@@ -51,7 +63,7 @@ test('a hash match is not taken for the id: two ids with one hash are told apart
   }
   const [a, b] = pair;
   assert.equal(hashId(a), hashId(b));
-  const index = SeenIndex.empty(0);
+  const index = SeenIndex.of(0, new Map());
   index.advance(1, new Map([[0, newIds([a])]]), () => true);
   assert.deepEqual([has(index, a), has(index, b)], [true, false]);
   index.advance(2, new Map([[0, newIds([b])]]), () => true);
@@ -77,7 +89,7 @@ test("an id that runs on into the next id of its blob, with the first id's hash,
   }
   const [first, next] = found;
   assert.equal(hashId(first + next), hashId(first));
-  const index = SeenIndex.empty(0);
+  const index = SeenIndex.of(0, new Map());
   index.advance(1, new Map([[0, newIds([first, next])]]), () => true);
   assert.deepEqual([has(index, first), has(index, next), has(index, first + next)], [true, true, false]);
 });

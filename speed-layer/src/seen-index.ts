@@ -19,11 +19,6 @@ export class SeenIndex {
   /** `offset`: the stored offset its contents match (null: no batch committed yet). */
   private constructor(public offset: number | null) {}
 
-  /** An index of nothing: the partition has no seen-set yet. */
-  static empty(offset: number | null): SeenIndex {
-    return new SeenIndex(offset);
-  }
-
   /** The index of the generations' blobs as the store holds them at `offset`. */
   static of(offset: number | null, blobs: Map<number, Iterable<string>>): SeenIndex {
     const index = new SeenIndex(offset);
@@ -102,9 +97,9 @@ class IdTable {
       if (v === 0) return false;
       if (v === h) {
         const b = this.slots[s + 1]!;
-        const bounds = this.bounds[b]!;
-        const start = bounds[this.slots[s + 2]!]!;
-        if (bounds[this.slots[s + 2]! + 1]! - start === id.length && this.blobs[b]!.startsWith(id, start)) return true;
+        const n = this.slots[s + 2]!;
+        const start = this.bounds[b]![n]!;
+        if (this.bounds[b]![n + 1]! - start === id.length && this.blobs[b]!.startsWith(id, start)) return true;
       }
     }
   }
@@ -144,16 +139,17 @@ class IdTable {
     const b = this.blobs.length;
     this.blobs.push(blob);
     this.bounds.push(bounds);
-    for (let i = 0; i < hashes.length; i++) {
-      if (2 * (this.size + 1) > this.slots.length / 3) this.grow();
-      place(this.slots, hashes[i]!, b, i);
-      this.size++;
-    }
+    this.size += hashes.length;
+    let capacity = this.slots.length / 3;
+    while (2 * this.size > capacity) capacity *= 2;
+    if (capacity > this.slots.length / 3) this.rehash(capacity);
+    for (let i = 0; i < hashes.length; i++) place(this.slots, hashes[i]!, b, i);
   }
 
-  private grow(): void {
+  /** The table at `capacity` slots, once for a whole blob however far it outgrew the last. */
+  private rehash(capacity: number): void {
     const old = this.slots;
-    this.slots = new Uint32Array(old.length * 2);
+    this.slots = new Uint32Array(3 * capacity);
     for (let s = 0; s < old.length; s += 3) if (old[s] !== 0) place(this.slots, old[s]!, old[s + 1]!, old[s + 2]!);
   }
 }

@@ -1,6 +1,7 @@
 export * from './archive-layout.ts';
 export * from './config.ts';
 export * from './events/ingest.ts';
+export { decodeEvent } from './events/packed-events.ts';
 export * from './events/schema.ts';
 export * from './events/unchanged-schema.ts';
 export * from './events/validate.ts';

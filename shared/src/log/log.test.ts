@@ -14,6 +14,7 @@ import { Writable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { logLevel } from 'kafkajs';
 import { pino } from 'pino';
+import { decodeEvent } from '../events/packed-events.ts';
 import { KafkaConsumer } from './kafka-consumer.ts';
 import { KafkaLog, forwardKafkaLog } from './kafka-log.ts';
 import { relayLog, threadLogger } from './worker-consumer.ts';
@@ -330,6 +331,30 @@ test('kafka, consumer on a worker thread: a start that fails rejects consume; a 
     onBatch: async () => undefined,
   });
   await assert.rejects(handle.done, (e) => e === thrown);
+});
+
+test('kafka, consumer on a worker thread: decodeEvents delivers each record\'s event as decoding it here would, null where it is none', { timeout: 120_000 }, async (t) => {
+  const h = await kafkaOnWorker.open(t);
+  if (!h) return;
+  const skew = 60_000;
+  const event = (i: number) => ({ event_id: `e${i}`, type: 'purchase', event_time: Date.now() - i, user_id: `u${i % 5}`, product_id: 'p1', amount_cents: i });
+  const values = [
+    ...Array.from({ length: 30 }, (_, i) => JSON.stringify(event(i))),
+    'not json',
+    JSON.stringify({ ...event(99), amount_cents: -1 }),
+    JSON.stringify({ ...event(98), event_time: Date.now() + 10 * skew }),
+    JSON.stringify({ event_id: 'é😀', type: 'profile_update', event_time: new Date(0).toISOString(), user_id: 'ü', country: 'DE' }),
+  ];
+  await h.log.produce('three', values.map((value, i) => ({ key: `k${i % 7}`, value })));
+  const { batches } = await drain(h.log, { group: 'decoded', topic: 'three', decodeEvents: { maxFutureSkewMs: skew } });
+  const records = batches.flatMap((b) => b.records);
+  assert.equal(records.length, values.length);
+  const delivered = batches.flatMap((b) => b.events ?? assert.fail('a batch without its events'));
+  // Checked against the worker's clock then and this thread's now: both within the skew of every time here.
+  const here = records.map((r) => decodeEvent(r.value, { now: Date.now(), maxFutureSkewMs: skew }));
+  assert.deepEqual(delivered, here);
+  assert.equal(here.filter((e) => e === null).length, 3);
+  assert.ok(here.some((e) => e?.event_time === 0 && e.event_id === 'é😀'));
 });
 
 /** Progress kept outside the group, as the speed layer keeps it in its store; the members share it. */

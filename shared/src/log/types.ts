@@ -1,3 +1,5 @@
+import type { Event } from '../events/schema.ts';
+
 /**
  * The event log: one narrow interface with two back ends, Kafka (kafkajs) and the embedded
  * file-backed log (the no-install default). Every layer talks to the log only through this.
@@ -5,7 +7,6 @@
  * Offsets follow Kafka: per partition, a record's offset is its position; an "end offset" is the
  * offset the next record will get; a committed offset is the next offset the group will read.
  */
-
 export const TOPICS = {
   events: 'events',
   late: 'events.late',
@@ -56,6 +57,11 @@ export interface RecordBatch {
   topic: string;
   partition: number;
   records: LogRecord[];
+  /**
+   * Each record's value as a validated event, null where it is not one, when the consumer decoded
+   * them on its own thread (`ConsumeOptions.decodeEvents`); absent otherwise.
+   */
+  events?: (Event | null)[];
 }
 
 /** Per-partition offsets. */
@@ -115,6 +121,12 @@ export interface ConsumeOptions {
    * still run on this thread. The embedded log reads its files here whatever this says.
    */
   worker?: boolean;
+  /**
+   * Kafka with `worker`: also parse and validate each record's value as an event on the worker
+   * thread (`decodeEvent`, against that thread's clock with this skew) and deliver them in the
+   * batch's `events`, so that this thread does not parse at all. Other consumers ignore it.
+   */
+  decodeEvents?: { maxFutureSkewMs: number };
   /** Called with each batch; the next batch of the same partition waits for the returned promise. */
   onBatch: (batch: RecordBatch) => Promise<void>;
   /** Called when partitions are assigned or revoked (after a rebalance). */

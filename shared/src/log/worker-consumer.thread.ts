@@ -1,10 +1,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
+import { decodeEvent, packEvents, type PackedEvents } from '../events/packed-events.ts';
 import { KafkaLog } from './kafka-log.ts';
 import type { FetchedRecord } from './kafka-consumer.ts';
 import { packRecords } from './packed-records.ts';
 import { ThreadChannel } from './thread-channel.ts';
 import type { ConsumeOptions, ConsumerHandle, Offsets } from './types.ts';
-import { threadLogger, type WorkerConsumerData } from './worker-consumer.ts';
+import { threadLogger, type WorkerBatch, type WorkerConsumerData } from './worker-consumer.ts';
 
 /**
  * The worker side of `worker-consumer.ts`: a Kafka consumer as any other, whose callbacks are calls
@@ -22,15 +23,22 @@ const channel = new ThreadChannel(port, {
 // kafkajs's own logs reach the starting thread's logger as pino lines.
 const logger = threadLogger((line) => channel.notify('log', line));
 const log = new KafkaLog({ ...data.log, logger });
-const { callbacks, ...plain } = data.consume;
+const { callbacks, decodeEvents, ...plain } = data.consume;
 const opts: ConsumeOptions = {
   ...plain,
   // Here, on the worker.
   worker: false,
   // The consumer only ever hands out the records it fetched.
   onBatch: async (batch) => {
-    const packed = packRecords(batch.topic, batch.partition, batch.records as FetchedRecord[]);
-    await channel.call('onBatch', packed, [packed.bytes, packed.meta.buffer as ArrayBuffer]);
+    const records = packRecords(batch.topic, batch.partition, batch.records as FetchedRecord[]);
+    const transfer = [records.bytes, records.meta.buffer as ArrayBuffer];
+    let events: PackedEvents | null = null;
+    if (decodeEvents) {
+      const limits = { now: Date.now(), maxFutureSkewMs: decodeEvents.maxFutureSkewMs };
+      events = packEvents(batch.records.map((r) => decodeEvent(r.value, limits)));
+      transfer.push(...[events.types, events.eventTimes, events.amounts, events.lengths].map((a) => a.buffer as ArrayBuffer));
+    }
+    await channel.call('onBatch', { records, events } satisfies WorkerBatch, transfer);
   },
   ...(callbacks.startOffsets ? { startOffsets: (partitions) => channel.call<Offsets>('startOffsets', partitions) } : {}),
   ...(callbacks.drainedOffsets ? { drainedOffsets: (partitions) => channel.call<Offsets>('drainedOffsets', partitions) } : {}),

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
+import { unpackEvents, type PackedEvents } from '../events/packed-events.ts';
 import type { Logger } from '../logger.ts';
 import type { KafkaLogOptions } from './kafka-log.ts';
 import { unpackRecords, type PackedBatch } from './packed-records.ts';
@@ -11,7 +12,8 @@ import type { ConsumeOptions, ConsumerHandle, Offsets } from './types.ts';
  * record into objects (a Long for its offset, Buffers for key and value, strings for its
  * timestamp): per record about 1.4 KB of short-lived garbage and a tenth of a busy consumer's CPU,
  * all on the thread that also processes the batches. Here kafkajs runs on its own thread, with its
- * own heap, and each batch comes over as one block of bytes (packed-records.ts). Behaviour is the
+ * own heap, and each batch comes over as one block of bytes (packed-records.ts), with its events
+ * parsed and validated there when asked (packed-events.ts). Behaviour is the
  * Kafka consumer's (kafka-consumer.ts): the same one runs there, its callbacks calls back to here.
  */
 
@@ -21,6 +23,12 @@ export interface WorkerConsumerData {
   consume: Omit<ConsumeOptions, 'onBatch' | 'startOffsets' | 'drainedOffsets' | 'onAssignment' | 'onIdle'> & {
     callbacks: { startOffsets: boolean; drainedOffsets: boolean; onAssignment: boolean; onIdle: boolean };
   };
+}
+
+/** A batch as it crosses: its records, and their events when the worker decoded them (`decodeEvents`). */
+export interface WorkerBatch {
+  records: PackedBatch;
+  events: PackedEvents | null;
 }
 
 type Outcome = { ok: true } | { ok: false; error: unknown };
@@ -52,7 +60,14 @@ export async function startWorkerConsumer(logOptions: KafkaLogOptions, opts: Con
   const startedOrEnded = new Promise<void>((resolve) => (started = resolve));
   const state: { outcome: Outcome | null; exited: boolean } = { outcome: null, exited: false };
   const channel = new ThreadChannel(worker, {
-    onBatch: own((batch: PackedBatch) => onBatch({ topic: batch.topic, partition: batch.partition, records: unpackRecords(batch) })),
+    onBatch: own(({ records, events }: WorkerBatch) =>
+      onBatch({
+        topic: records.topic,
+        partition: records.partition,
+        records: unpackRecords(records),
+        ...(events ? { events: unpackEvents(events) } : {}),
+      }),
+    ),
     startOffsets: own((partitions: number[]) => startOffsets!(partitions)),
     drainedOffsets: own((partitions: number[]) => drainedOffsets!(partitions)),
     onAssignment: own((partitions: number[]) => onAssignment!(partitions)),

@@ -7,6 +7,7 @@ import type { Event } from '../events/schema.ts';
  * Offsets follow Kafka: per partition, a record's offset is its position; an "end offset" is the
  * offset the next record will get; a committed offset is the next offset the group will read.
  */
+
 export const TOPICS = {
   events: 'events',
   late: 'events.late',

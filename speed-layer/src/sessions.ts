@@ -1,4 +1,4 @@
-import { paneStart, sessionBounds, startsNewSession, type Aggregate } from '@lambda/shared';
+import { forEachWindowOverlapping, sessionBounds, startsNewSession, type Aggregate } from '@lambda/shared';
 import { decodePartial, emptyPartial, encodePartial, mergePartial, type CompiledAggregate, type Partial } from './compile.ts';
 
 /**
@@ -92,13 +92,13 @@ export function mergeSessionLists(lists: Session[][], aggregates: Aggregate[], g
 /** Starts of the tumbling windows of `sizeMs` that some session `[first, last + G)` overlaps, ascending, each once. */
 export function coveredWindows(list: Session[], gapMs: number, sizeMs: number): number[] {
   const out: number[] = [];
-  for (const s of list) {
-    const span = sessionBounds(s.first, s.last, gapMs);
-    // The sessions are ordered and disjoint: a session's windows start no earlier than the last
-    // window of the one before, which they can share. The windows are windowsOverlapping's, walked
-    // without an object each: this runs for every key a batch touches, twice.
-    for (let start = paneStart(span.start, sizeMs); start < span.end; start += sizeMs) if (out.length === 0 || start > out[out.length - 1]!) out.push(start);
-  }
+  // The sessions are ordered and disjoint: a session's windows start no earlier than the last
+  // window of the one before, which they can share. Walked without an object per window: this runs
+  // for every key a batch touches, twice.
+  const add = (start: number) => {
+    if (out.length === 0 || start > out[out.length - 1]!) out.push(start);
+  };
+  for (const s of list) forEachWindowOverlapping(sessionBounds(s.first, s.last, gapMs), sizeMs, add);
   return out;
 }
 

@@ -61,10 +61,13 @@ export function windowsFor(t: number, w: FixedWindow): Bounds[] {
 /** Tumbling windows of `sizeMs` that overlap the half-open span `[start, end)`, ascending. */
 export function windowsOverlapping(span: Bounds, sizeMs: number): Bounds[] {
   const out: Bounds[] = [];
-  for (let start = paneStart(span.start, sizeMs); start < span.end; start += sizeMs) {
-    out.push({ start, end: start + sizeMs });
-  }
+  forEachWindowOverlapping(span, sizeMs, (start) => out.push({ start, end: start + sizeMs }));
   return out;
+}
+
+/** The same windows' starts, ascending, one call each: for callers that keep no object per window. */
+export function forEachWindowOverlapping(span: Bounds, sizeMs: number, visit: (start: number) => void): void {
+  for (let start = paneStart(span.start, sizeMs); start < span.end; start += sizeMs) visit(start);
 }
 
 /** Whether an event at t after one at `previous` (same key, previous <= t) opens a new session. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { eventArbitraries, zodEvent } from '../testing/event-arbitraries.ts';
-import { decodeEvent, packEvents, STRING_FIELDS, unpackEvents } from './packed-events.ts';
+import { decodeEvent, decodePacked, STRING_FIELDS, unpackEvents } from './packed-events.ts';
 import { eventSchema } from './schema.ts';
 
 const NOW = Date.UTC(2024, 4, 1);
@@ -27,13 +27,15 @@ test('decodeEvent returns the event zod accepts for the text, with the future-sk
   );
 });
 
-test('packed and unpacked, a batch of decoded events is the same events, null where a record is none', () => {
+const LIMITS = { now: NOW, maxFutureSkewMs: SKEW };
+const records = (texts: string[]) => texts.map((value) => ({ value, valueBytes: Buffer.from(value) }));
+
+test('packed and unpacked, a batch of records is the events decodeEvent finds in them, null where a record is none', () => {
   fc.assert(
     fc.property(fc.array(recordArb, { maxLength: 40 }), (texts) => {
-      const events = texts.map((t) => decodeEvent(t, { now: NOW, maxFutureSkewMs: SKEW }));
-      assert.deepEqual(unpackEvents(packEvents(events)), events);
+      assert.deepEqual(unpackEvents(decodePacked(records(texts), LIMITS)), texts.map((t) => decodeEvent(t, LIMITS)));
     }),
-    { numRuns: 500 },
+    { numRuns: 1_000 },
   );
 });
 
@@ -44,8 +46,10 @@ test('every field of every event type is one the packing carries', () => {
   }
 });
 
-test('strings of several UTF-16 units per character and empty batches cross intact', () => {
+test('strings of several UTF-16 units per character, escapes and empty batches cross intact', () => {
   const event = { event_id: 'é😀-1', type: 'error' as const, event_time: 0, user_id: '😀😀', product_id: 'p"\\', error_code: '東京' };
-  assert.deepEqual(unpackEvents(packEvents([event, null, event])), [event, null, event]);
-  assert.deepEqual(unpackEvents(packEvents([])), []);
+  const plain = { event_id: 'e-1', type: 'purchase' as const, event_time: 5, user_id: 'u "1"', product_id: 'p', amount_cents: 0 };
+  const texts = [JSON.stringify(event), 'not json', JSON.stringify(plain), JSON.stringify(event)];
+  assert.deepEqual(unpackEvents(decodePacked(records(texts), LIMITS)), [event, null, plain, event]);
+  assert.deepEqual(unpackEvents(decodePacked([], LIMITS)), []);
 });

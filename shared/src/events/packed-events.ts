@@ -1,36 +1,45 @@
 import { EVENT_TYPES, type Event } from './schema.ts';
+import { FIELD_NAMES, INTEGER, STRING, ScannedEvent, scanEvent } from './event-scanner.ts';
 import { validateEvent, withRawSize, type ValidateOptions } from './validate.ts';
 
 /**
- * Validated events as a few typed arrays and one string, to cross from the thread that decoded
- * them to the one that uses them: for a batch of 50,000 of the workload's events, unpacking took
- * 6-20 ms here, where a structured clone of the objects took 59-102 ms (both ends) and
- * `JSON.parse` of their text 35-79 ms. A consumer's worker thread parses and validates a batch
- * there (`ConsumeOptions.decodeEvents`), where the thread that runs the views would otherwise
- * spend a quarter of its time on it.
+ * Validated events as a few typed arrays, some bytes and one string, to cross from the thread that
+ * decoded them to the one that uses them: for a batch of 50,000 of the workload's events,
+ * unpacking took 6-20 ms here, where a structured clone of the objects took 59-102 ms (both ends)
+ * and `JSON.parse` of their text 35-79 ms. A consumer's worker thread decodes a batch there
+ * (`ConsumeOptions.decodeEvents`), where the thread that runs the views would otherwise spend a
+ * quarter of its time on it.
  */
 export interface PackedEvents {
-  /** Per record: its event's type as a number in EVENT_TYPES, or NOT_AN_EVENT. */
+  /** Per record: its event's type as a number in EVENT_TYPES (plus DECODED), or NOT_AN_EVENT. */
   types: Uint8Array;
   eventTimes: Float64Array;
   /** `amount_cents`, NaN where absent. */
   amounts: Float64Array;
   /**
-   * Per record and string field (STRING_FIELDS): the value's length in UTF-16 units, -1 where
-   * absent; unused where the record is not an event.
+   * Per record and string field (STRING_FIELDS): where its value starts and how long it is, start
+   * -1 where absent; in `raw` for a record the scanner read, in `text` for a DECODED one.
    */
-  lengths: Int32Array;
-  /** The string values present, in record and field order, end to end. */
+  spans: Int32Array;
+  /** The scanned records' string values, end to end: printable ASCII, so one byte is one character. */
+  raw: Uint8Array;
+  /** The decoded records' string values, end to end. */
   text: string;
 }
 
 const NOT_AN_EVENT = 255;
+/** Marks a record that went the slow way (decodeEvent): its strings are in `text`. */
+const DECODED = 128;
 
 /** Every string field of every event type; with type, event_time and amount_cents, all of an event's fields. */
 export const STRING_FIELDS = ['event_id', 'user_id', 'product_id', 'ad_id', 'error_code', 'tier', 'country'] as const;
 /** Any event, read field by field: the fields of all types, each possibly absent. */
 type EventFields = Pick<Event, 'type' | 'event_time'> & { [F in (typeof STRING_FIELDS)[number]]?: string } & { amount_cents?: number };
 const TYPE_NUMBERS = new Map<string, number>(EVENT_TYPES.map((t, i) => [t, i]));
+/** The scanner's numbers of the packed fields. */
+const SCANNED_STRINGS = Int32Array.from(STRING_FIELDS, (name) => FIELD_NAMES.indexOf(name));
+const SCANNED_TIME = FIELD_NAMES.indexOf('event_time');
+const SCANNED_AMOUNT = FIELD_NAMES.indexOf('amount_cents');
 
 /** A record's value as an event, or null when it is not JSON or not a valid event. */
 export function decodeEvent(text: string, limits: ValidateOptions): Event | null {
@@ -44,66 +53,92 @@ export function decodeEvent(text: string, limits: ValidateOptions): Event | null
   return v.ok ? v.event : null;
 }
 
-export function packEvents(events: readonly (Event | null)[]): PackedEvents {
-  const n = events.length;
-  const packed = {
-    types: new Uint8Array(n),
-    eventTimes: new Float64Array(n),
-    amounts: new Float64Array(n),
-    lengths: new Int32Array(n * STRING_FIELDS.length),
-  };
-  // Appended piece by piece, V8 keeps the text as a rope and copies it out once: half the time of
-  // collecting the pieces and joining them (50,000 events: 16-20 ms against 28-36 ms).
-  let text = '';
-  let field = 0;
-  const put = (s: string | undefined) => {
-    packed.lengths[field++] = s === undefined ? -1 : s.length;
-    if (s !== undefined) text += s;
-  };
-  for (let i = 0; i < n; i++) {
-    const e = events[i] as EventFields | null | undefined;
-    if (!e) {
-      packed.types[i] = NOT_AN_EVENT;
-      field += STRING_FIELDS.length;
-      continue;
-    }
-    packed.types[i] = TYPE_NUMBERS.get(e.type)!;
-    packed.eventTimes[i] = e.event_time;
-    packed.amounts[i] = e.amount_cents ?? NaN;
-    // In STRING_FIELDS order, by name: a keyed load per field name costs a megamorphic lookup.
-    put(e.event_id);
-    put(e.user_id);
-    put(e.product_id);
-    put(e.ad_id);
-    put(e.error_code);
-    put(e.tier);
-    put(e.country);
-  }
-  return { ...packed, text };
+/** A record's value, as its UTF-8 bytes and as text (decoded when read). */
+export interface RecordValue {
+  readonly valueBytes: Uint8Array;
+  readonly value: string;
 }
 
-/** The events as `packEvents` had them; an absent field is absent (not null), as in the JSON it came from. */
-export function unpackEvents(packed: PackedEvents): (Event | null)[] {
-  const { types, eventTimes, amounts, lengths, text } = packed;
-  const out = new Array<Event | null>(types.length);
+/**
+ * The events of `records`, as `decodeEvent` decodes their values, packed: read by the scanner
+ * (event-scanner.ts) where it vouches for a value, else decoded, and null where that finds none.
+ */
+export function decodePacked(records: readonly RecordValue[], limits: ValidateOptions): PackedEvents {
+  const n = records.length;
+  const fields = STRING_FIELDS.length;
+  const types = new Uint8Array(n);
+  const eventTimes = new Float64Array(n);
+  const amounts = new Float64Array(n);
+  const spans = new Int32Array(2 * n * fields);
+  let capacity = 0;
+  for (const r of records) capacity += r.valueBytes.length;
+  const raw = new Uint8Array(capacity);
   let at = 0;
-  let field = 0;
-  // The fields' strings lie end to end in STRING_FIELDS order: each is taken in turn, present or not.
+  // Appended piece by piece, V8 keeps the text as a rope and copies it out once.
+  let text = '';
+  const scanned = new ScannedEvent();
+  for (let i = 0; i < n; i++) {
+    const bytes = records[i]!.valueBytes;
+    let span = 2 * i * fields;
+    if (scanEvent(bytes, 0, bytes.length, limits, scanned)) {
+      types[i] = scanned.type;
+      eventTimes[i] = scanned.integers[SCANNED_TIME]!;
+      amounts[i] = scanned.kinds[SCANNED_AMOUNT] === INTEGER ? scanned.integers[SCANNED_AMOUNT]! : NaN;
+      for (let k = 0; k < fields; k++, span += 2) {
+        const f = SCANNED_STRINGS[k]!;
+        if (scanned.kinds[f] !== STRING) {
+          spans[span] = -1;
+          continue;
+        }
+        const end = scanned.ends[f]!;
+        spans[span] = at;
+        spans[span + 1] = end - scanned.starts[f]!;
+        for (let b = scanned.starts[f]!; b < end; b++) raw[at++] = bytes[b]!;
+      }
+      continue;
+    }
+    const e = decodeEvent(records[i]!.value, limits) as EventFields | null;
+    if (!e) {
+      types[i] = NOT_AN_EVENT;
+      continue;
+    }
+    types[i] = TYPE_NUMBERS.get(e.type)! | DECODED;
+    eventTimes[i] = e.event_time;
+    amounts[i] = e.amount_cents ?? NaN;
+    // In STRING_FIELDS order, by name: a keyed load per field name costs a megamorphic lookup.
+    for (const s of [e.event_id, e.user_id, e.product_id, e.ad_id, e.error_code, e.tier, e.country]) {
+      spans[span] = s === undefined ? -1 : text.length;
+      spans[span + 1] = s?.length ?? 0;
+      if (s !== undefined) text += s;
+      span += 2;
+    }
+  }
+  return { types, eventTimes, amounts, spans, raw: raw.subarray(0, at), text };
+}
+
+/** The events as `decodePacked` found them; an absent field is absent (not null), as in the JSON it came from. */
+export function unpackEvents(packed: PackedEvents): (Event | null)[] {
+  const { types, eventTimes, amounts, spans, raw, text } = packed;
+  const scannedText = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('latin1');
+  const out = new Array<Event | null>(types.length);
+  let span = 0;
+  let from = '';
   const take = (): string | undefined => {
-    const length = lengths[field++]!;
-    if (length < 0) return undefined;
-    at += length;
-    return text.slice(at - length, at);
+    const start = spans[span]!;
+    const length = spans[span + 1]!;
+    span += 2;
+    return start < 0 ? undefined : from.slice(start, start + length);
   };
   for (let i = 0; i < types.length; i++) {
     const type = types[i]!;
     if (type === NOT_AN_EVENT) {
       out[i] = null;
-      field += STRING_FIELDS.length;
+      span += 2 * STRING_FIELDS.length;
       continue;
     }
+    from = type & DECODED ? text : scannedText;
     // Named stores, not a loop over field names: one hidden class per combination of fields.
-    const e: Record<string, unknown> = { event_id: take(), type: EVENT_TYPES[type], event_time: eventTimes[i], user_id: take() };
+    const e: Record<string, unknown> = { event_id: take(), type: EVENT_TYPES[type & ~DECODED], event_time: eventTimes[i], user_id: take() };
     const productId = take();
     if (productId !== undefined) e.product_id = productId;
     const adId = take();

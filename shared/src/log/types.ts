@@ -123,8 +123,8 @@ export interface ConsumeOptions {
    */
   worker?: boolean;
   /**
-   * Kafka with `worker`: also parse and validate each record's value as an event on the worker
-   * thread (`decodeEvent`, against that thread's clock with this skew) and deliver them in the
+   * Kafka with `worker`: also decode each record's value as an event on the worker thread (as
+   * `decodeEvent` does, against that thread's clock with this skew) and deliver them in the
    * batch's `events`, so that this thread does not parse at all. Other consumers ignore it.
    */
   decodeEvents?: { maxFutureSkewMs: number };

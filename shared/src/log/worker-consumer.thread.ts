@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { decodeEvent, packEvents, type PackedEvents } from '../events/packed-events.ts';
+import { decodePacked, type PackedEvents } from '../events/packed-events.ts';
 import { KafkaLog } from './kafka-log.ts';
 import type { FetchedRecord } from './kafka-consumer.ts';
 import { packRecords } from './packed-records.ts';
@@ -35,8 +35,8 @@ const opts: ConsumeOptions = {
     let events: PackedEvents | null = null;
     if (decodeEvents) {
       const limits = { now: Date.now(), maxFutureSkewMs: decodeEvents.maxFutureSkewMs };
-      events = packEvents(batch.records.map((r) => decodeEvent(r.value, limits)));
-      transfer.push(...[events.types, events.eventTimes, events.amounts, events.lengths].map((a) => a.buffer as ArrayBuffer));
+      events = decodePacked(batch.records as FetchedRecord[], limits);
+      transfer.push(...[events.types, events.eventTimes, events.amounts, events.spans, events.raw].map((a) => a.buffer as ArrayBuffer));
     }
     await channel.call('onBatch', { records, events } satisfies WorkerBatch, transfer);
   },

@@ -1,7 +1,7 @@
 import { paneStart, slideOf, type Aggregate, type Event, type FixedWindow, type StateOp, type StateStore, type ViewDefinition } from '@lambda/shared';
 import { emptyPartial, mergePartial, type CompiledView, type Partial } from './compile.ts';
 import { FIELDS, KEYS, META } from './keys.ts';
-import { hashId, NewIds, SeenIndex } from './seen-index.ts';
+import { BatchIds, hashId, NewIds, SeenIndex } from './seen-index.ts';
 import { sessionGroups, type SessionGroup } from './session-groups.ts';
 import { addToSessions, coveredWindows, decodeSessions, encodeSessions, sessionSpan, type Session } from './sessions.ts';
 
@@ -164,7 +164,7 @@ class BatchPlan {
   /** The ids this batch saw first, by the seen-set generation they join. */
   private readonly fresh = new Map<number, NewIds>();
   /** All of them: a copy within the batch is a duplicate too. */
-  private readonly taken = new Set<string>();
+  private taken!: BatchIds;
   /** Names this batch's blob in each generation's hash: its first offset. */
   private firstOffset = 0;
   private readonly sessions = new Map<string, Map<string, SessionState>>();
@@ -241,6 +241,7 @@ class BatchPlan {
 
   run(records: InputRecord[], outcome: BatchOutcome): void {
     this.firstOffset = records[0]?.offset ?? 0;
+    this.taken = new BatchIds(records.length);
     for (const r of records) {
       const e = r.event;
       if (!e) {
@@ -249,11 +250,11 @@ class BatchPlan {
       }
       const id = e.event_id;
       const h = hashId(id);
-      if (this.taken.has(id) || this.seenIndex.has(id, h)) {
+      if (this.taken.has(id, h) || this.seenIndex.has(id, h)) {
         outcome.duplicates++;
         continue;
       }
-      this.taken.add(id);
+      this.taken.add(id, h);
       outcome.events++;
       for (const v of this.layout.fixed) {
         if (!v.accepts(e)) continue;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { hashId, NewIds, SeenIndex } from './seen-index.ts';
+import { BatchIds, hashId, NewIds, SeenIndex } from './seen-index.ts';
 
 const has = (index: SeenIndex, id: string) => index.has(id, hashId(id));
 
@@ -51,18 +51,41 @@ test('a table that outgrows itself, by one blob or by several doublings at once,
   }
 });
 
-test('a hash match is not taken for the id: two ids with one hash are told apart', () => {
-  // 32-bit hashes of 300,000 ids collide a dozen times over.
+test("a batch's ids hold exactly what it took, up to its records", () => {
+  fc.assert(
+    fc.property(fc.array(id, { maxLength: 200 }), fc.array(id, { maxLength: 50 }), (ids, others) => {
+      const taken = new BatchIds(ids.length);
+      const truth = new Set<string>();
+      for (const i of ids) {
+        assert.equal(taken.has(i, hashId(i)), truth.has(i));
+        if (!truth.has(i)) taken.add(i, hashId(i));
+        truth.add(i);
+      }
+      for (const p of [...others, ...ids]) assert.equal(taken.has(p, hashId(p)), truth.has(p), JSON.stringify(p));
+    }),
+  );
+  const full = new BatchIds(1);
+  for (let i = 0; i < 8; i++) full.add(`e-${i}`, hashId(`e-${i}`));
+  assert.throws(() => full.add('one-more', hashId('one-more')), /at most 8 ids/);
+});
+
+/** Two ids with one hash: 32-bit hashes of 300,000 ids collide a dozen times over. */
+function collidingPair(): [string, string] {
   const byHash = new Map<number, string>();
-  let pair: [string, string] | null = null;
-  for (let i = 0; pair === null; i++) {
+  for (let i = 0; ; i++) {
     const candidate = `evt-${i}`;
     const other = byHash.get(hashId(candidate));
-    if (other !== undefined) pair = [other, candidate];
-    else byHash.set(hashId(candidate), candidate);
+    if (other !== undefined) return [other, candidate];
+    byHash.set(hashId(candidate), candidate);
   }
-  const [a, b] = pair;
+}
+
+test('a hash match is not taken for the id: two ids with one hash are told apart', () => {
+  const [a, b] = collidingPair();
   assert.equal(hashId(a), hashId(b));
+  const taken = new BatchIds(2);
+  taken.add(a, hashId(a));
+  assert.deepEqual([taken.has(a, hashId(a)), taken.has(b, hashId(b))], [true, false]);
   const index = SeenIndex.of(0, new Map());
   index.advance(1, new Map([[0, newIds([a])]]), () => true);
   assert.deepEqual([has(index, a), has(index, b)], [true, false]);

@@ -72,6 +72,43 @@ export class NewIds {
   }
 }
 
+/**
+ * The ids one batch has taken so far, to find copies within the batch: an open-addressing table on
+ * the hash its seen-set lookups computed anyway. A Set hashed every id again (the batch's id strings
+ * are all new to V8), and its lookups were the busiest builtin of the processing thread.
+ */
+export class BatchIds {
+  /** Per slot: the id's number in `ids` plus one (0: empty), and its hash. */
+  private readonly slots: Int32Array;
+  private readonly hashes: Uint32Array;
+  private readonly ids: string[] = [];
+
+  /** `capacity`: how many ids it will take at most (the batch's records). */
+  constructor(capacity: number) {
+    let size = 16;
+    while (size < 2 * capacity) size *= 2;
+    this.slots = new Int32Array(size);
+    this.hashes = new Uint32Array(size);
+  }
+
+  has(id: string, h: number): boolean {
+    const mask = this.slots.length - 1;
+    for (let i = h & mask; this.slots[i] !== 0; i = (i + 1) & mask) {
+      if (this.hashes[i] === h && this.ids[this.slots[i]! - 1] === id) return true;
+    }
+    return false;
+  }
+
+  add(id: string, h: number): void {
+    if (2 * (this.ids.length + 1) > this.slots.length) throw new Error(`a batch takes at most ${this.slots.length / 2} ids`);
+    const mask = this.slots.length - 1;
+    let i = h & mask;
+    while (this.slots[i] !== 0) i = (i + 1) & mask;
+    this.slots[i] = this.ids.push(id);
+    this.hashes[i] = h;
+  }
+}
+
 const COMMA = 44;
 const COLON = 58;
 const ZERO = 48;

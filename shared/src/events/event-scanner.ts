@@ -60,6 +60,7 @@ const DISCRIMINATOR = FIELD_NAMES.findIndex((name) =>
   BRANCHES.every((b) => b.required?.includes(name) && typeof b.properties?.[name]?.const === 'string'),
 );
 const COMPILED: Branch[] = DISCRIMINATOR < 0 ? [] : BRANCHES.flatMap((b) => compileBranch(b));
+const TAGS = COMPILED.map((b) => b.tag);
 const EVENT_TIME = FIELD_NAMES.indexOf('event_time');
 
 function compileBranch(schema: JsonSchema): Branch[] {
@@ -137,7 +138,7 @@ export function scanEvent(bytes: Uint8Array, start: number, end: number, limits:
     if (i >= end || bytes[i] !== QUOTE) return false;
     const nameEnd = stringEnd(bytes, i + 1, end);
     if (nameEnd < 0) return false;
-    const f = fieldOf(bytes, i + 1, nameEnd);
+    const f = oneOf(bytes, i + 1, nameEnd, NAME_BYTES);
     if (f < 0 || out.kinds[f] !== ABSENT) return false;
     i = skipSpace(bytes, nameEnd + 1, end);
     if (i >= end || bytes[i] !== COLON) return false;
@@ -176,7 +177,7 @@ export function scanEvent(bytes: Uint8Array, start: number, end: number, limits:
 /** Whether the scanned fields are an event of their type's branch, within the future-skew limit. */
 function conforms(bytes: Uint8Array, limits: ValidateOptions, out: ScannedEvent): boolean {
   if (DISCRIMINATOR < 0 || out.kinds[DISCRIMINATOR] !== STRING) return false;
-  const branch = COMPILED.find((b) => equalBytes(bytes, out.starts[DISCRIMINATOR]!, out.ends[DISCRIMINATOR]!, b.tag));
+  const branch = COMPILED[oneOf(bytes, out.starts[DISCRIMINATOR]!, out.ends[DISCRIMINATOR]!, TAGS)];
   if (!branch) return false;
   for (let f = 0; f < FIELD_COUNT; f++) {
     if (out.kinds[f] === ABSENT) {
@@ -194,14 +195,15 @@ function conforms(bytes: Uint8Array, limits: ValidateOptions, out: ScannedEvent)
 function passes(rule: Rule, bytes: Uint8Array, out: ScannedEvent, f: number): boolean {
   switch (rule.kind) {
     case 'anyOf':
-      return rule.rules.some((r) => passes(r, bytes, out, f));
+      for (const r of rule.rules) if (passes(r, bytes, out, f)) return true;
+      return false;
     case 'string': {
       if (out.kinds[f] !== STRING) return false;
       const start = out.starts[f]!;
       const end = out.ends[f]!;
       // One byte is one character, one UTF-16 unit and one code point: every length count agrees.
       if (end - start < rule.minLength || end - start > rule.maxLength) return false;
-      if (rule.oneOf && !rule.oneOf.some((v) => equalBytes(bytes, start, end, v))) return false;
+      if (rule.oneOf && oneOf(bytes, start, end, rule.oneOf) < 0) return false;
       return !rule.pattern || rule.pattern.test(String.fromCharCode(...bytes.subarray(start, end)));
     }
     case 'integer': {
@@ -233,8 +235,9 @@ function stringEnd(bytes: Uint8Array, i: number, end: number): number {
   return -1;
 }
 
-function fieldOf(bytes: Uint8Array, start: number, end: number): number {
-  for (let f = 0; f < FIELD_COUNT; f++) if (equalBytes(bytes, start, end, NAME_BYTES[f]!)) return f;
+/** Which of `candidates` the bytes are, -1 for none. Loops, not closures: this runs several times per record. */
+function oneOf(bytes: Uint8Array, start: number, end: number, candidates: readonly Uint8Array[]): number {
+  for (let k = 0; k < candidates.length; k++) if (equalBytes(bytes, start, end, candidates[k]!)) return k;
   return -1;
 }
 

@@ -130,7 +130,8 @@ const MAX_DIGITS = 16;
 export function scanEvent(bytes: Uint8Array, start: number, end: number, limits: ValidateOptions, out: ScannedEvent): boolean {
   // Accepted records are ASCII: their byte count is the size decodeEvent would measure.
   if (end - start > MAX_EVENT_BYTES) return false;
-  out.kinds.fill(ABSENT);
+  const { kinds, starts, ends, integers } = out;
+  for (let f = 0; f < FIELD_COUNT; f++) kinds[f] = ABSENT;
   let i = skipSpace(bytes, start, end);
   if (i >= end || bytes[i] !== OPEN) return false;
   i = skipSpace(bytes, i + 1, end);
@@ -139,7 +140,7 @@ export function scanEvent(bytes: Uint8Array, start: number, end: number, limits:
     const nameEnd = stringEnd(bytes, i + 1, end);
     if (nameEnd < 0) return false;
     const f = oneOf(bytes, i + 1, nameEnd, NAME_BYTES);
-    if (f < 0 || out.kinds[f] !== ABSENT) return false;
+    if (f < 0 || kinds[f] !== ABSENT) return false;
     i = skipSpace(bytes, nameEnd + 1, end);
     if (i >= end || bytes[i] !== COLON) return false;
     i = skipSpace(bytes, i + 1, end);
@@ -148,9 +149,9 @@ export function scanEvent(bytes: Uint8Array, start: number, end: number, limits:
     if (c === QUOTE) {
       const valueEnd = stringEnd(bytes, i + 1, end);
       if (valueEnd < 0) return false;
-      out.kinds[f] = STRING;
-      out.starts[f] = i + 1;
-      out.ends[f] = valueEnd;
+      kinds[f] = STRING;
+      starts[f] = i + 1;
+      ends[f] = valueEnd;
       i = valueEnd + 1;
     } else if (c >= ZERO && c <= NINE) {
       let value = 0;
@@ -158,8 +159,8 @@ export function scanEvent(bytes: Uint8Array, start: number, end: number, limits:
       for (; j < end && bytes[j]! >= ZERO && bytes[j]! <= NINE; j++) value = 10 * value + bytes[j]! - ZERO;
       // A leading zero is not JSON; a fraction or exponent is not a plain integer: both go the slow way.
       if ((c === ZERO && j - i > 1) || j - i > MAX_DIGITS || value > Number.MAX_SAFE_INTEGER) return false;
-      out.kinds[f] = INTEGER;
-      out.integers[f] = value;
+      kinds[f] = INTEGER;
+      integers[f] = value;
       i = j;
     } else {
       return false;

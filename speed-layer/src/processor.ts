@@ -24,9 +24,12 @@ import { addToSessions, coveredWindows, decodeSessions, encodeSessions, sessionS
 export type LatePolicy = ViewDefinition['latePolicy'];
 
 export interface InputRecord {
-  offset: number;
-  /** Null for a record that failed validation (it reaches no view). */
-  event: Event | null;
+  readonly offset: number;
+  /**
+   * Null for a record that failed validation (it reaches no view). Read once per plan of the
+   * batch, and not kept past it: it may be made anew at each read (a packed batch's event).
+   */
+  readonly event: Event | null;
 }
 
 export interface LateEvent {
@@ -159,6 +162,8 @@ interface SessionState {
 /** The work of one batch: loaded state, then the operations that bring it up to date. */
 class BatchPlan {
   readonly lateEvents: LateEvent[] = [];
+  /** The records' events, from load to the end of run. */
+  private events: (Event | null)[] = [];
   private maxTime: number | null = null;
   private seenIndex!: SeenIndex;
   /** The ids this batch saw first, by the seen-set generation they join. */
@@ -193,6 +198,7 @@ class BatchPlan {
   ) {}
 
   async load(records: InputRecord[]): Promise<void> {
+    this.events = records.map((r) => r.event);
     const p = this.partition;
     const { windowed, groups } = this.layout;
     const cutoff = this.ctx.evictBefore;
@@ -205,7 +211,7 @@ class BatchPlan {
       Promise.all(
         groups.map(async (g) => {
           const touched = new Set<string>();
-          for (const r of records) if (r.event && g.lead.accepts(r.event)) touched.add(g.lead.keyOf(r.event));
+          for (const e of this.events) if (e && g.lead.accepts(e)) touched.add(g.lead.keyOf(e));
           const keys = [...touched];
           return { g, keys, texts: await this.store.hmget(p, KEYS.sessions(g.state), keys) };
         }),
@@ -242,8 +248,9 @@ class BatchPlan {
   run(records: InputRecord[], outcome: BatchOutcome): void {
     this.firstOffset = records[0]?.offset ?? 0;
     this.taken = new BatchIds(records.length);
-    for (const r of records) {
-      const e = r.event;
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      const e = this.events[i];
       if (!e) {
         outcome.invalid++;
         continue;
@@ -270,6 +277,8 @@ class BatchPlan {
       this.maxTime = this.maxTime === null ? e.event_time : Math.max(this.maxTime, e.event_time);
       this.remember(id, h, this.maxTime);
     }
+    // The batch's commit can take as long as its planning: its events would outlive it meanwhile.
+    this.events = [];
     outcome.maxTime = this.maxTime;
     for (const [view, byPolicy] of this.lateCounts) for (const n of byPolicy.values()) outcome.late.set(view, (outcome.late.get(view) ?? 0) + n);
   }

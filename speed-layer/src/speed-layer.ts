@@ -2,7 +2,9 @@ import {
   TOPICS,
   VIEWS,
   decodeEvent,
+  type BatchEvents,
   type ConsumerHandle,
+  type Event,
   type EventLog,
   type Logger,
   type Offsets,
@@ -75,6 +77,19 @@ export interface SpeedLayer {
   watermark(view: string): number | null;
 }
 
+/** A record whose event is made from its batch's packed events when read, so the processor's plan decides how long it lives. */
+class PackedInput implements InputRecord {
+  constructor(
+    readonly offset: number,
+    private readonly events: BatchEvents,
+    private readonly i: number,
+  ) {}
+
+  get event(): Event | null {
+    return this.events.at(this.i);
+  }
+}
+
 export async function startSpeedLayer(opts: SpeedLayerOptions): Promise<SpeedLayer> {
   const views = (opts.views ?? VIEWS).map(compileView);
   const idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
@@ -114,7 +129,9 @@ export async function startSpeedLayer(opts: SpeedLayerOptions): Promise<SpeedLay
     // One limits object for the batch, not one per record.
     const limits: ValidateOptions = { now, maxFutureSkewMs: SPEED_SKEW_MS };
     const events = batch.events;
-    const records: InputRecord[] = batch.records.map((r, i) => ({ offset: r.offset, event: events ? (events[i] ?? null) : decodeEvent(r.value, limits) }));
+    const records: InputRecord[] = events
+      ? batch.records.map((r, i) => new PackedInput(r.offset, events, i))
+      : batch.records.map((r) => ({ offset: r.offset, event: decodeEvent(r.value, limits) }));
     const cutoff = evictionCutoff(hwm, watermark(maxLag), marginMs);
     const outcome = await processor.process(batch.partition, records, { evictBefore: cutoff, onLate: sideOutput });
     stats.batches++;

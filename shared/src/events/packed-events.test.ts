@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { eventArbitraries, zodEvent } from '../testing/event-arbitraries.ts';
-import { decodeEvent, decodePacked, STRING_FIELDS, unpackEvents } from './packed-events.ts';
+import { decodeEvent, decodePacked, PackedEventsReader, STRING_FIELDS, type PackedEvents } from './packed-events.ts';
 import { eventSchema } from './schema.ts';
 
 const NOW = Date.UTC(2024, 4, 1);
@@ -29,6 +29,11 @@ test('decodeEvent returns the event zod accepts for the text, with the future-sk
 
 const LIMITS = { now: NOW, maxFutureSkewMs: SKEW };
 const records = (texts: string[]) => texts.map((value) => ({ value, valueBytes: Buffer.from(value) }));
+/** Every event of a packed batch, read in turn. */
+const unpackEvents = (packed: PackedEvents) => {
+  const reader = new PackedEventsReader(packed);
+  return Array.from({ length: reader.length }, (_, i) => reader.at(i));
+};
 
 test('packed and unpacked, a batch of records is the events decodeEvent finds in them, null where a record is none', () => {
   fc.assert(

@@ -1,3 +1,4 @@
+import type { BatchEvents } from '../log/types.ts';
 import { EVENT_TYPES, type Event } from './schema.ts';
 import { FIELD_NAMES, INTEGER, STRING, ScannedEvent, scanEvent } from './event-scanner.ts';
 import { validateEvent, withRawSize, type ValidateOptions } from './validate.ts';
@@ -116,41 +117,51 @@ export function decodePacked(records: readonly RecordValue[], limits: ValidateOp
   return { types, eventTimes, amounts, spans, raw: raw.subarray(0, at), text };
 }
 
-/** The events as `decodePacked` found them; an absent field is absent (not null), as in the JSON it came from. */
-export function unpackEvents(packed: PackedEvents): (Event | null)[] {
-  const { types, eventTimes, amounts, spans, raw, text } = packed;
-  const scannedText = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('latin1');
-  const out = new Array<Event | null>(types.length);
-  let span = 0;
-  let from = '';
-  const take = (): string | undefined => {
-    const start = spans[span]!;
-    const length = spans[span + 1]!;
-    span += 2;
-    return start < 0 ? undefined : from.slice(start, start + length);
-  };
-  for (let i = 0; i < types.length; i++) {
-    const type = types[i]!;
-    if (type === NOT_AN_EVENT) {
-      out[i] = null;
-      span += 2 * STRING_FIELDS.length;
-      continue;
-    }
-    from = type & DECODED ? text : scannedText;
-    // Named stores, not a loop over field names: one hidden class per combination of fields.
-    const e: Record<string, unknown> = { event_id: take(), type: EVENT_TYPES[type & ~DECODED], event_time: eventTimes[i], user_id: take() };
-    const productId = take();
+/**
+ * The events as `decodePacked` found them, each made when read: a batch's reader holds only the
+ * packed form, so its events live no longer than whoever reads one uses it (the views' planning
+ * thread read all of a batch's events up front, and they outlived the planning, copied by each
+ * young-generation collection while the batch was committed). An absent field is absent (not
+ * null), as in the JSON it came from.
+ */
+export class PackedEventsReader implements BatchEvents {
+  private readonly scannedText: string;
+
+  constructor(private readonly packed: PackedEvents) {
+    const { raw } = packed;
+    this.scannedText = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('latin1');
+  }
+
+  get length(): number {
+    return this.packed.types.length;
+  }
+
+  at(i: number): Event | null {
+    const { types, eventTimes, amounts, text } = this.packed;
+    const type = types[i];
+    if (type === undefined || type === NOT_AN_EVENT) return null;
+    const from = type & DECODED ? text : this.scannedText;
+    // The fields' spans lie in STRING_FIELDS order. Named stores, not a loop over field names: one
+    // hidden class per combination of fields.
+    const span = 2 * i * STRING_FIELDS.length;
+    const e: Record<string, unknown> = { event_id: this.take(from, span), type: EVENT_TYPES[type & ~DECODED], event_time: eventTimes[i], user_id: this.take(from, span + 2) };
+    const productId = this.take(from, span + 4);
     if (productId !== undefined) e.product_id = productId;
-    const adId = take();
+    const adId = this.take(from, span + 6);
     if (adId !== undefined) e.ad_id = adId;
-    const errorCode = take();
+    const errorCode = this.take(from, span + 8);
     if (errorCode !== undefined) e.error_code = errorCode;
-    const tier = take();
+    const tier = this.take(from, span + 10);
     if (tier !== undefined) e.tier = tier;
-    const country = take();
+    const country = this.take(from, span + 12);
     if (country !== undefined) e.country = country;
     if (!Number.isNaN(amounts[i])) e.amount_cents = amounts[i];
-    out[i] = e as unknown as Event;
+    return e as unknown as Event;
   }
-  return out;
+
+  /** The string whose span starts at `span`, or undefined where the field is absent. */
+  private take(from: string, span: number): string | undefined {
+    const start = this.packed.spans[span]!;
+    return start < 0 ? undefined : from.slice(start, start + this.packed.spans[span + 1]!);
+  }
 }

@@ -62,7 +62,13 @@ export interface RecordBatch {
    * Each record's value as a validated event, null where it is not one, when the consumer decoded
    * them on its own thread (`ConsumeOptions.decodeEvents`); absent otherwise.
    */
-  events?: (Event | null)[];
+  events?: BatchEvents;
+}
+
+/** A batch's events by record number; each is made anew when read, so none outlives its use. */
+export interface BatchEvents {
+  readonly length: number;
+  at(i: number): Event | null;
 }
 
 /** Per-partition offsets. */

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
-import { unpackEvents, type PackedEvents } from '../events/packed-events.ts';
+import { PackedEventsReader, type PackedEvents } from '../events/packed-events.ts';
 import type { Logger } from '../logger.ts';
 import type { KafkaLogOptions } from './kafka-log.ts';
 import { unpackRecords, type PackedBatch } from './packed-records.ts';
@@ -65,7 +65,7 @@ export async function startWorkerConsumer(logOptions: KafkaLogOptions, opts: Con
         topic: records.topic,
         partition: records.partition,
         records: unpackRecords(records),
-        ...(events ? { events: unpackEvents(events) } : {}),
+        ...(events ? { events: new PackedEventsReader(events) } : {}),
       }),
     ),
     startOffsets: own((partitions: number[]) => startOffsets!(partitions)),

@@ -28,8 +28,9 @@ const opts: ConsumeOptions = {
   ...plain,
   // Here, on the worker.
   worker: false,
-  // The consumer only ever hands out the records it fetched.
-  onBatch: async (batch) => {
+  // The consumer only ever hands out the records it fetched. Not an async function, which would
+  // keep the batch's records for as long as the other thread takes to process it (see `deliver`).
+  onBatch: (batch) => {
     const records = packRecords(batch.topic, batch.partition, batch.records as FetchedRecord[]);
     const transfer = [records.bytes, records.meta.buffer as ArrayBuffer];
     let events: PackedEvents | null = null;
@@ -38,7 +39,7 @@ const opts: ConsumeOptions = {
       events = decodePacked(batch.records as FetchedRecord[], limits);
       transfer.push(...[events.types, events.eventTimes, events.amounts, events.spans, events.raw].map((a) => a.buffer as ArrayBuffer));
     }
-    await channel.call('onBatch', { records, events } satisfies WorkerBatch, transfer);
+    return channel.call<void>('onBatch', { records, events } satisfies WorkerBatch, transfer);
   },
   ...(callbacks.startOffsets ? { startOffsets: (partitions) => channel.call<Offsets>('startOffsets', partitions) } : {}),
   ...(callbacks.drainedOffsets ? { drainedOffsets: (partitions) => channel.call<Offsets>('drainedOffsets', partitions) } : {}),

@@ -107,12 +107,23 @@ export class Processor {
       if (!plan.todo) return plan.outcome;
       const { lateEvents } = plan.batch;
       if (lateEvents.length > 0) await ctx.onLate?.(lateEvents);
-      if (await this.store.commit(partition, plan.expected, plan.outcome.nextOffset, plan.ops)) {
+      if (await this.commit(partition, plan)) {
         this.indexes.set(partition, plan.batch.indexAfter(plan.outcome.nextOffset));
         return plan.outcome;
       }
       this.indexes.delete(partition);
     }
+  }
+
+  /**
+   * Hands the plan's operations to the store, and lets go of them: a commit takes about as long as
+   * planning, and meanwhile another partition's batch is planned, whose young-generation
+   * collections would copy them.
+   */
+  private commit(partition: number, plan: { expected: number | null; outcome: BatchOutcome; ops: StateOp[] }): Promise<boolean> {
+    const { ops } = plan;
+    plan.ops = [];
+    return this.store.commit(partition, plan.expected, plan.outcome.nextOffset, ops);
   }
 
   private async plan(partition: number, records: InputRecord[], ctx: BatchContext) {
@@ -304,6 +315,8 @@ class BatchPlan {
     this.seenOps(ops);
     if (this.maxTime !== this.startMaxTime) ops.push({ op: 'hset', key: KEYS.meta, field: META.maxTime, value: String(this.maxTime) });
     ops.push({ op: 'hset', key: KEYS.meta, field: META.updatedAt, value: String(this.nowMs) });
+    // The state the operations were made from: not needed past this point, and it would live through the commit.
+    for (const m of [this.sessions, this.panes, this.increments, this.extremes, this.sets, this.indexAdds, this.openWindows, this.evictedKeys]) m.clear();
     return ops;
   }
 

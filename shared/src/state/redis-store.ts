@@ -115,7 +115,16 @@ export class RedisStateStore implements StateStore {
     return out;
   }
 
-  async commit(partition: number, expectedOffset: number | null, nextOffset: number, ops: StateOp[]): Promise<boolean> {
+  /**
+   * Not itself async: a suspended async function keeps its arguments, and a batch's operations
+   * would live until Redis has run them, while the caller plans the next batch.
+   */
+  commit(partition: number, expectedOffset: number | null, nextOffset: number, ops: StateOp[]): Promise<boolean> {
+    const { keys, args } = this.commitArgs(partition, expectedOffset, nextOffset, ops);
+    return this.runCommit(partition, keys, args);
+  }
+
+  private commitArgs(partition: number, expectedOffset: number | null, nextOffset: number, ops: StateOp[]) {
     const keys = [this.keyOf(partition, 'offset')];
     const index = new Map<string, number>();
     const keyIndex = (k: string) => {
@@ -172,6 +181,10 @@ export class RedisStateStore implements StateStore {
     // Arrays, not spread arguments: a batch may touch more keys than a call stack holds
     // (ioredis flattens them).
     const args = [expectedOffset === null ? '' : String(expectedOffset), String(nextOffset), packr.pack(groups)];
+    return { keys, args };
+  }
+
+  private async runCommit(partition: number, keys: string[], args: (string | Buffer)[]): Promise<boolean> {
     const applied = await this.scripts.lambdaCommit(keys.length, keys, args);
     if (applied === 1 && this.known && !this.known.partitions.includes(partition)) this.known = null;
     return applied === 1;

@@ -124,7 +124,8 @@ export async function startSpeedLayer(opts: SpeedLayerOptions): Promise<SpeedLay
   };
 
   let handle: ConsumerHandle | null = null;
-  const onBatch = async (batch: RecordBatch) => {
+  // Not async: the batch's records are only read here, and a suspended async function would keep them.
+  const onBatch = (batch: RecordBatch) => {
     const now = Date.now();
     // One limits object for the batch, not one per record.
     const limits: ValidateOptions = { now, maxFutureSkewMs: SPEED_SKEW_MS };
@@ -132,8 +133,11 @@ export async function startSpeedLayer(opts: SpeedLayerOptions): Promise<SpeedLay
     const records: InputRecord[] = events
       ? batch.records.map((r, i) => new PackedInput(r.offset, events, i))
       : batch.records.map((r) => ({ offset: r.offset, event: decodeEvent(r.value, limits) }));
+    return processBatch(batch.partition, records, now);
+  };
+  const processBatch = async (partition: number, records: InputRecord[], now: number) => {
     const cutoff = evictionCutoff(hwm, watermark(maxLag), marginMs);
-    const outcome = await processor.process(batch.partition, records, { evictBefore: cutoff, onLate: sideOutput });
+    const outcome = await processor.process(partition, records, { evictBefore: cutoff, onLate: sideOutput });
     stats.batches++;
     stats.records += records.length;
     stats.events += outcome.events;
@@ -147,14 +151,14 @@ export async function startSpeedLayer(opts: SpeedLayerOptions): Promise<SpeedLay
       stats.late += n;
       speedLate.inc({ view, policy: views.find((v) => v.def.name === view)!.def.latePolicy }, n);
     }
-    const prev = progress.get(batch.partition);
+    const prev = progress.get(partition);
     const maxTime = outcome.maxTime ?? prev?.maxTime ?? null;
-    progress.set(batch.partition, { maxTime, lastActivity: now });
+    progress.set(partition, { maxTime, lastActivity: now });
     // Group offsets are for lag monitoring only: the store's offsets are the truth. Not awaited:
     // the commit goes through the consumer's thread, which may be decoding a fetch meanwhile, and
     // the partition's next batch would wait for it; a stop lets it land.
-    void handle?.commit(new Map([[batch.partition, outcome.nextOffset]]) as Offsets).catch((err: unknown) => {
-      opts.logger?.warn({ err, partition: batch.partition }, 'could not commit the speed group offset (monitoring only)');
+    void handle?.commit(new Map([[partition, outcome.nextOffset]]) as Offsets).catch((err: unknown) => {
+      opts.logger?.warn({ err, partition: partition }, 'could not commit the speed group offset (monitoring only)');
     });
   };
 

@@ -158,7 +158,7 @@ export async function startSpeedLayer(opts: SpeedLayerOptions): Promise<SpeedLay
     // the commit goes through the consumer's thread, which may be decoding a fetch meanwhile, and
     // the partition's next batch would wait for it; a stop lets it land.
     void handle?.commit(new Map([[partition, outcome.nextOffset]]) as Offsets).catch((err: unknown) => {
-      opts.logger?.warn({ err, partition: partition }, 'could not commit the speed group offset (monitoring only)');
+      opts.logger?.warn({ err, partition }, 'could not commit the speed group offset (monitoring only)');
     });
   };
 

@@ -17,7 +17,7 @@ import type { ValidateOptions } from './validate.ts';
  */
 
 /** What `scanEvent` found for a field: not there, a string, or a plain integer. */
-export const ABSENT = 0;
+const ABSENT = 0;
 export const STRING = 1;
 export const INTEGER = 2;
 
@@ -59,23 +59,22 @@ const NAME_BYTES = FIELD_NAMES.map((n) => Buffer.from(n));
 const DISCRIMINATOR = FIELD_NAMES.findIndex((name) =>
   BRANCHES.every((b) => b.required?.includes(name) && typeof b.properties?.[name]?.const === 'string'),
 );
-const COMPILED: Branch[] = DISCRIMINATOR < 0 ? [] : BRANCHES.flatMap((b) => compileBranch(b));
+const COMPILED: Branch[] = DISCRIMINATOR < 0 ? [] : BRANCHES.map(compileBranch).filter((b): b is Branch => b !== null);
 const TAGS = COMPILED.map((b) => b.tag);
 const EVENT_TIME = FIELD_NAMES.indexOf('event_time');
 
-function compileBranch(schema: JsonSchema): Branch[] {
+/** A branch's rules, or null where the scanner vouches for none of its events. */
+function compileBranch(schema: JsonSchema): Branch | null {
   const tag = schema.properties![FIELD_NAMES[DISCRIMINATOR]!]!.const as string;
   const type = (EVENT_TYPES as readonly string[]).indexOf(tag);
-  if (type < 0 || schema.type !== 'object' || schema.additionalProperties !== false) return [];
+  if (type < 0 || schema.type !== 'object' || schema.additionalProperties !== false) return null;
   const props = schema.properties!;
-  return [
-    {
-      type,
-      tag: Buffer.from(tag),
-      rules: FIELD_NAMES.map((n) => (props[n] ? compileRule(props[n]) : null)),
-      required: FIELD_NAMES.map((n) => schema.required?.includes(n) ?? false),
-    },
-  ];
+  return {
+    type,
+    tag: Buffer.from(tag),
+    rules: FIELD_NAMES.map((n) => (props[n] ? compileRule(props[n]) : null)),
+    required: FIELD_NAMES.map((n) => schema.required?.includes(n) ?? false),
+  };
 }
 
 function compileRule(schema: JsonSchema): Rule {

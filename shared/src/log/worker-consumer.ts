@@ -13,7 +13,7 @@ import type { ConsumeOptions, ConsumerHandle, Offsets } from './types.ts';
  * timestamp): per record about 1.4 KB of short-lived garbage and a tenth of a busy consumer's CPU,
  * all on the thread that also processes the batches. Here kafkajs runs on its own thread, with its
  * own heap, and each batch comes over as one block of bytes (packed-records.ts), with its events
- * parsed and validated there when asked (packed-events.ts). Behaviour is the
+ * decoded there when asked (packed-events.ts). Behaviour is the
  * Kafka consumer's (kafka-consumer.ts): the same one runs there, its callbacks calls back to here.
  */
 

@@ -51,6 +51,26 @@ test('the scanner vouches for every valid event as a producer serialises it, whe
   assert.ok(vouched > 300, `only ${vouched} events were checked`);
 });
 
+test('integers up to 2^53 - 1 are read exactly, and the ones past it are left to decodeEvent', () => {
+  const amount = FIELD_NAMES.indexOf('amount_cents');
+  const limit = BigInt(Number.MAX_SAFE_INTEGER);
+  let read = 0;
+  for (let v = limit - 40n; v <= limit + 40n; v++) {
+    const text = `{"event_id":"e-1","type":"purchase","user_id":"u-1","event_time":${NOW},"product_id":"p-1","amount_cents":${v}}`;
+    const bytes = Buffer.from(text);
+    const out = new ScannedEvent();
+    const vouched = scanEvent(bytes, 0, bytes.length, LIMITS, out);
+    assert.equal(vouched, v <= limit, `${v}`);
+    if (!vouched) continue;
+    assert.equal(BigInt(out.integers[amount]!), v);
+    const event = decodeEvent(text, LIMITS);
+    assert.ok(event?.type === 'purchase');
+    assert.equal(event.amount_cents, Number(v));
+    read++;
+  }
+  assert.equal(read, 41);
+});
+
 test('what the scanner leaves to decodeEvent: escapes, other characters, numbers that are not plain integers, keys twice, the limits', () => {
   const base = `"event_id":"e-1","type":"click","user_id":"u-1"`;
   const event = (rest: string) => `{${base},${rest}}`;

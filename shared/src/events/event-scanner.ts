@@ -155,7 +155,9 @@ export function scanEvent(bytes: Uint8Array, start: number, end: number, limits:
     } else if (c >= ZERO && c <= NINE) {
       let value = 0;
       let j = i;
-      for (; j < end && bytes[j]! >= ZERO && bytes[j]! <= NINE; j++) value = 10 * value + bytes[j]! - ZERO;
+      // The digit is added as a digit: adding the byte first took sums past 2^53, where doubles
+      // round, and integers just under it were read one off.
+      for (; j < end && bytes[j]! >= ZERO && bytes[j]! <= NINE; j++) value = 10 * value + (bytes[j]! - ZERO);
       // A leading zero is not JSON; a fraction or exponent is not a plain integer: both go the slow way.
       if ((c === ZERO && j - i > 1) || j - i > MAX_DIGITS || value > Number.MAX_SAFE_INTEGER) return false;
       kinds[f] = INTEGER;

@@ -62,7 +62,8 @@ export function addToSessions(list: Session[], span: SessionSpan, contribution: 
   target.first = span.first;
   target.last = span.last;
   target.revised ||= revised;
-  list.splice(span.from + 1, span.to - span.from - 1);
+  // Most events extend one session and merge none: a splice of nothing still makes an array.
+  if (span.to - span.from > 1) list.splice(span.from + 1, span.to - span.from - 1);
 }
 
 /**

@@ -415,28 +415,36 @@ class BatchPlan {
     const w = def.window as FixedWindow;
     const slide = slideOf(w);
     for (const [pane, byClosed] of this.panes.get(def.name) ?? []) {
+      // The kept windows holding the pane, by their number among all that hold it (earliest first).
+      const windows: { j: number; key: string }[] = [];
       for (let j = 0, start = pane + slide - w.sizeMs; start <= pane; j++, start += slide) {
         const end = start + w.sizeMs;
         if (end <= this.ctx.evictBefore) continue;
-        const wk = KEYS.window(def.name, start);
-        for (const [closed, byKey] of byClosed) {
-          for (const [key, acc] of byKey) {
+        windows.push({ j, key: KEYS.window(def.name, start) });
+        this.index(KEYS.windows(def.name), String(start), end);
+      }
+      for (const [closed, byKey] of byClosed) {
+        for (const [key, acc] of byKey) {
+          // Made once per key, not once per window: every window holding the pane takes the same.
+          const events = BigInt(acc.events);
+          const rows = FIELDS.rows(key);
+          const fields = v.aggregates.map((a) => FIELDS.aggregate(a.def.name, key));
+          for (const { j, key: wk } of windows) {
             if (j < closed) {
-              this.incr(wk, FIELDS.late, BigInt(acc.events));
+              this.incr(wk, FIELDS.late, events);
               if (def.latePolicy !== 'update') continue;
               this.set(wk, FIELDS.revised, '1');
             }
-            this.incr(wk, FIELDS.rows(key), BigInt(acc.events));
-            v.aggregates.forEach((a, i) => this.addPartial(wk, a.def, key, acc.partials[i]!));
+            this.incr(wk, rows, events);
+            v.aggregates.forEach((a, i) => this.addPartial(wk, a.def, key, fields[i]!, acc.partials[i]!));
           }
         }
-        this.index(KEYS.windows(def.name), String(start), end);
       }
     }
   }
 
-  private addPartial(wk: string, a: Aggregate, key: string, p: Partial): void {
-    const field = FIELDS.aggregate(a.name, key);
+  /** `field`: the aggregate's field for the key (`FIELDS.aggregate`); count_distinct writes one per value instead. */
+  private addPartial(wk: string, a: Aggregate, key: string, field: string, p: Partial): void {
     switch (a.fn) {
       case 'count':
       case 'sum':
@@ -459,7 +467,12 @@ class BatchPlan {
     if (closed && def.latePolicy !== 'update') return true;
     // The loaded sessions stay as they were, for flushSessions to diff against.
     if (state.list === state.original) state.list = state.original.map((s) => ({ ...s, aggs: [...s.aggs] }));
-    const contribution: Partial[] = g.aggregates.map((a) => a.contribution(e) ?? emptyPartial(a.def));
+    // A loop, not map(): its callback would be an allocation per event, on top of the array.
+    const contribution = new Array<Partial>(g.aggregates.length);
+    for (let i = 0; i < g.aggregates.length; i++) {
+      const a = g.aggregates[i]!;
+      contribution[i] = a.contribution(e) ?? emptyPartial(a.def);
+    }
     addToSessions(state.list, span, contribution, g.aggregateDefs, closed);
     return closed;
   }

@@ -181,6 +181,8 @@ class BatchPlan {
   private readonly fresh = new Map<number, NewIds>();
   /** All of them: a copy within the batch is a duplicate too. */
   private taken!: BatchIds;
+  /** The batch's records: no generation takes more new ids than that. */
+  private capacity = 0;
   /** Names this batch's blob in each generation's hash: its first offset. */
   private firstOffset = 0;
   private readonly sessions = new Map<string, Map<string, SessionState>>();
@@ -264,6 +266,7 @@ class BatchPlan {
 
   run(records: InputRecord[], outcome: BatchOutcome): void {
     this.firstOffset = records[0]?.offset ?? 0;
+    this.capacity = records.length;
     this.taken = new BatchIds(records.length);
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
@@ -366,7 +369,7 @@ class BatchPlan {
   private remember(id: string, h: number, maxTime: number): void {
     const g = this.generationOf(maxTime);
     let ids = this.fresh.get(g);
-    if (!ids) this.fresh.set(g, (ids = new NewIds()));
+    if (!ids) this.fresh.set(g, (ids = new NewIds(this.capacity)));
     ids.push(id, h);
   }
 

@@ -6,7 +6,7 @@ import { BatchIds, hashId, NewIds, SeenIndex } from './seen-index.ts';
 const has = (index: SeenIndex, id: string) => index.has(id, hashId(id));
 
 const newIds = (ids: readonly string[]) => {
-  const out = new NewIds();
+  const out = new NewIds(ids.length);
   for (const id of ids) out.push(id, hashId(id));
   return out;
 };
@@ -67,6 +67,9 @@ test("a batch's ids hold exactly what it took, up to its records", () => {
   const full = new BatchIds(1);
   for (let i = 0; i < 8; i++) full.add(`e-${i}`, hashId(`e-${i}`));
   assert.throws(() => full.add('one-more', hashId('one-more')), /at most 8 ids/);
+  const fresh = new NewIds(1);
+  fresh.push('e-0', hashId('e-0'));
+  assert.throws(() => fresh.push('e-1', hashId('e-1')), /at most 1 ids/);
 });
 
 /** Two ids with one hash: 32-bit hashes of 300,000 ids collide a dozen times over. */

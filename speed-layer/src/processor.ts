@@ -3,7 +3,7 @@ import { emptyPartial, mergePartial, type CompiledView, type Partial } from './c
 import { FIELDS, KEYS, META } from './keys.ts';
 import { BatchIds, hashId, NewIds, SeenIndex } from './seen-index.ts';
 import { sessionGroups, type SessionGroup } from './session-groups.ts';
-import { addToSessions, coveredWindows, decodeSessions, encodeSessions, sessionSpan, type Session } from './sessions.ts';
+import { addToSessions, coveredWindows, decodeSessions, encodeSessions, sessionSpan, WindowStarts, type Session } from './sessions.ts';
 
 /**
  * Turns one batch of one log partition into state operations for every view, and commits them
@@ -204,6 +204,9 @@ class BatchPlan {
   /** open_sessions views: view -> window start -> its key, and whether the window's index entry is written. */
   private readonly openWindows = new Map<string, Map<number, { key: string; indexed: boolean }>>();
   private startMaxTime: number | null = null;
+  /** The windows a key's sessions covered before the batch and after it (countOpen), refilled per key. */
+  private readonly before = new WindowStarts();
+  private readonly after = new WindowStarts();
 
   constructor(
     private readonly store: StateStore,
@@ -494,13 +497,13 @@ class BatchPlan {
    * before and after the batch, both ascending, in one walk.
    */
   private countOpen(view: string, size: number, gap: number, state: SessionState): void {
-    const before = coveredWindows(state.original, gap, size);
-    const after = coveredWindows(state.list, gap, size);
+    const before = coveredWindows(state.original, gap, size, this.before);
+    const after = coveredWindows(state.list, gap, size, this.after);
     let i = 0;
     let j = 0;
     while (i < before.length || j < after.length) {
-      const prev = before[i] ?? Infinity;
-      const next = after[j] ?? Infinity;
+      const prev = i < before.length ? before.at(i) : Infinity;
+      const next = j < after.length ? after.at(j) : Infinity;
       if (prev === next) {
         i++;
         j++;

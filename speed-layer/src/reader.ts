@@ -1,7 +1,7 @@
 import { withinRange, type Aggregate, type StateStore, type TimeRange, type ViewDefinition, type ViewRow } from '@lambda/shared';
 import { compileView, decodePartial, emptyPartial, finalValue, mergePartial, type CompiledView, type Partial } from './compile.ts';
 import { FIELDS, KEYS, SEP } from './keys.ts';
-import { coveredWindows, decodeSessions, mergeSessionLists, type Session } from './sessions.ts';
+import { coveredWindows, decodeSessions, mergeSessionLists, WindowStarts, type Session } from './sessions.ts';
 
 /**
  * Reads a view from the speed layer's store as rows shaped like the batch layer's (BIGINT columns
@@ -165,7 +165,11 @@ async function readSessions(store: StateStore, v: CompiledView, partitions: numb
   if (def.output.kind === 'open_sessions') {
     const size = def.output.sizeMs;
     const counts = new Map<number, bigint>();
-    for (const list of merged.values()) for (const start of coveredWindows(list, gap, size)) counts.set(start, (counts.get(start) ?? 0n) + 1n);
+    const covered = new WindowStarts();
+    for (const list of merged.values()) {
+      coveredWindows(list, gap, size, covered);
+      for (let i = 0; i < covered.length; i++) counts.set(covered.at(i), (counts.get(covered.at(i)) ?? 0n) + 1n);
+    }
     const rows = [...counts]
       .filter(([start]) => withinRange({ start, end: start + size }, opts))
       .sort((a, b) => a[0] - b[0])

@@ -90,16 +90,37 @@ export function mergeSessionLists(lists: Session[][], aggregates: Aggregate[], g
   return out;
 }
 
-/** Starts of the tumbling windows of `sizeMs` that some session `[first, last + G)` overlaps, ascending, each once. */
-export function coveredWindows(list: Session[], gapMs: number, sizeMs: number): number[] {
-  const out: number[] = [];
-  // The sessions are ordered and disjoint: a session's windows start no earlier than the last
-  // window of the one before, which they can share. Walked without an object per window: this runs
-  // for every key a batch touches, twice.
-  const add = (start: number) => {
-    if (out.length === 0 || start > out[out.length - 1]!) out.push(start);
+/**
+ * Window starts, ascending, each once, in a buffer that is refilled rather than made anew: a batch
+ * walks the windows of every key it touches, twice, and an array made per walk (grown a push at a
+ * time) was 8% of the processing thread's allocations.
+ */
+export class WindowStarts {
+  private starts = new Float64Array(64);
+  length = 0;
+
+  /** Adds a start after the last one; a start not past it (a window two sessions share) is there already. */
+  readonly add = (start: number): void => {
+    if (this.length > 0 && start <= this.starts[this.length - 1]!) return;
+    if (this.length === this.starts.length) {
+      const grown = new Float64Array(2 * this.length);
+      grown.set(this.starts);
+      this.starts = grown;
+    }
+    this.starts[this.length++] = start;
   };
-  for (const s of list) forEachWindowOverlapping(sessionBounds(s.first, s.last, gapMs), sizeMs, add);
+
+  at(i: number): number {
+    return this.starts[i]!;
+  }
+}
+
+/** Starts of the tumbling windows of `sizeMs` that some session `[first, last + G)` overlaps, ascending, each once, into `out`. */
+export function coveredWindows(list: Session[], gapMs: number, sizeMs: number, out = new WindowStarts()): WindowStarts {
+  out.length = 0;
+  // The sessions are ordered and disjoint: a session's windows start no earlier than the last
+  // window of the one before, which they can share.
+  for (const s of list) forEachWindowOverlapping(sessionBounds(s.first, s.last, gapMs), sizeMs, out.add);
   return out;
 }
 

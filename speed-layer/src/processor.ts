@@ -484,10 +484,15 @@ class BatchPlan {
   }
 
   private flushSessions(g: SessionGroup): void {
+    // Named once, not per key: each name made anew was hashed anew by the maps it keys.
+    const lists = KEYS.sessions(g.state);
+    const index = KEYS.sessionIndex(g.state);
     for (const [key, state] of this.sessions.get(g.state) ?? []) {
       if (state.list === state.original) continue;
-      this.set(KEYS.sessions(g.state), key, encodeSessions(state.list, g.aggregates));
-      this.index(KEYS.sessionIndex(g.state), key, Math.max(...state.list.map((s) => retainedUntil(g, s))));
+      this.set(lists, key, encodeSessions(state.list, g.aggregates));
+      let until = -Infinity;
+      for (const s of state.list) until = Math.max(until, retainedUntil(g, s));
+      this.index(index, key, until);
       for (const v of g.views) if (v.def.output.kind === 'open_sessions') this.countOpen(v.def.name, v.def.output.sizeMs, g.gapMs, state);
     }
   }

@@ -129,7 +129,8 @@ export class Processor {
   private async plan(partition: number, records: InputRecord[], ctx: BatchContext) {
     const last = records.at(-1);
     const stored = (await this.store.offsets([partition])).get(partition) ?? null;
-    const todo = stored === null ? records : records.filter((r) => r.offset >= stored);
+    // Copied only when part of the batch is already applied (a replay): most batches are all to do.
+    const todo = stored === null || (records[0]?.offset ?? stored) >= stored ? records : records.filter((r) => r.offset >= stored);
     const outcome: BatchOutcome = {
       applied: todo.length > 0,
       nextOffset: last ? last.offset + 1 : (stored ?? 0),

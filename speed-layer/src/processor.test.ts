@@ -123,6 +123,17 @@ test('duplicates count once within the horizon, across batches', async () => {
   assert.equal((await readSpeedView(store, view))[0]?.revenue_cents, 5n);
 });
 
+test('a batch whose start is already applied (a replay after a crash) applies only the rest: the applied part is neither counted again nor taken for duplicates', async () => {
+  const store = await MemoryStateStore.open({ dir: null });
+  const view = revenueView({ latePolicy: 'update' });
+  const p = new Processor(store, { views: [compileView(view)], dedupeHorizonMs: 10 * MINUTE });
+  const [a, b, c] = [purchase(T0, 1), purchase(T0 + 1, 2), purchase(T0 + 2, 4)];
+  await p.process(0, records([a, b]), { evictBefore: -Infinity });
+  const replay = await p.process(0, records([a, b, c]), { evictBefore: -Infinity });
+  assert.deepEqual([replay.applied, replay.events, replay.duplicates, replay.nextOffset], [true, 1, 0, 3]);
+  assert.equal((await readSpeedView(store, view))[0]?.revenue_cents, 7n);
+});
+
 test('a copy is a duplicate whether the processor remembers the partition (its seen index), restarted, or another processor wrote the partition since', async () => {
   const store = await MemoryStateStore.open({ dir: null });
   const view = revenueView({ latePolicy: 'update' });

@@ -6,7 +6,7 @@ import { MemoryStateStore, RedisStateStore, type Event, type StateStore, type Vi
 import { redisUrlFor } from '@lambda/shared/testing/services';
 import { WORKLOAD_REFERENCES as REFERENCES, streamArb, type Row, type TestEvent } from '../../batch-layer/src/compiler/test-support.ts';
 import { compileView } from './compile.ts';
-import { Processor, type InputRecord } from './processor.ts';
+import { Processor, recordsBatch, type InputRecord } from './processor.ts';
 import { readSpeedView } from './reader.ts';
 import { sortedRowTexts, splitBatches, workloadViewsWith } from './test-support.ts';
 
@@ -44,7 +44,7 @@ async function runViews(store: StateStore, log: TestEvent[], defs: ViewDefinitio
   while (queues.some((q) => q.batches.length > 0)) {
     for (const q of queues) {
       const batch = q.batches.shift();
-      if (batch) await processor.process(q.p, batch, { evictBefore: -Infinity });
+      if (batch) await processor.process(q.p, recordsBatch(batch), { evictBefore: -Infinity });
     }
   }
 }

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryStateStore, findView, parseView, workloadViewInputs, type Event, type ViewDefinition } from '@lambda/shared';
 import { compileView } from './compile.ts';
-import { Processor, type InputRecord, type LateEvent } from './processor.ts';
+import { Processor, recordsBatch, type InputBatch, type LateEvent } from './processor.ts';
 import { KEYS } from './keys.ts';
 import { hashId, SeenIndex } from './seen-index.ts';
 import { readLateCounts, readSpeedView, readSpeedViewDetailed } from './reader.ts';
@@ -22,8 +22,8 @@ function purchase(t: number, amount: number, user = 'u1'): Event {
   return { event_id: `e${seq++}`, type: 'purchase', event_time: t, user_id: user, product_id: 'p1', amount_cents: amount } as Event;
 }
 
-function records(events: Event[], from = 0): InputRecord[] {
-  return events.map((event, i) => ({ offset: from + i, event }));
+function records(events: Event[], from = 0): InputBatch {
+  return recordsBatch(events.map((event, i) => ({ offset: from + i, event })));
 }
 
 // In log order: minute 1, then one for minute 0 that arrives after the watermark passed its end.

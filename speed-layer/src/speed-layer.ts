@@ -6,6 +6,7 @@ import {
   type ConsumerHandle,
   type Event,
   type EventLog,
+  type LogRecord,
   type Logger,
   type Offsets,
   type RecordBatch,
@@ -15,7 +16,7 @@ import {
 } from '@lambda/shared';
 import { compileView } from './compile.ts';
 import { speedBatches, speedDeadLetters, speedEvents, speedLag, speedLate, speedStateSize, speedWatermark } from './metrics.ts';
-import { Processor, type InputRecord, type LateEvent } from './processor.ts';
+import { Processor, recordsBatch, type InputBatch, type LateEvent } from './processor.ts';
 import { evictionCutoff, readBatchHighWaterMark } from './retention.ts';
 import { layerWatermark, readProgress, type PartitionProgress } from './watermark.ts';
 
@@ -77,16 +78,23 @@ export interface SpeedLayer {
   watermark(view: string): number | null;
 }
 
-/** A record whose event is made from its batch's packed events when read, so the processor's plan decides how long it lives. */
-class PackedInput implements InputRecord {
+/** A batch whose events are made from its packed events when read, so the processor's plan decides how long each lives. */
+class PackedInputs implements InputBatch {
   constructor(
-    readonly offset: number,
+    private readonly records: readonly LogRecord[],
     private readonly events: BatchEvents,
-    private readonly i: number,
   ) {}
 
-  get event(): Event | null {
-    return this.events.at(this.i);
+  get length(): number {
+    return this.records.length;
+  }
+
+  offset(i: number): number {
+    return this.records[i]!.offset;
+  }
+
+  event(i: number): Event | null {
+    return this.events.at(i);
   }
 }
 
@@ -129,13 +137,12 @@ export async function startSpeedLayer(opts: SpeedLayerOptions): Promise<SpeedLay
     const now = Date.now();
     // One limits object for the batch, not one per record.
     const limits: ValidateOptions = { now, maxFutureSkewMs: SPEED_SKEW_MS };
-    const events = batch.events;
-    const records: InputRecord[] = events
-      ? batch.records.map((r, i) => new PackedInput(r.offset, events, i))
-      : batch.records.map((r) => ({ offset: r.offset, event: decodeEvent(r.value, limits) }));
+    const records = batch.events
+      ? new PackedInputs(batch.records, batch.events)
+      : recordsBatch(batch.records.map((r) => ({ offset: r.offset, event: decodeEvent(r.value, limits) })));
     return processBatch(batch.partition, records, now);
   };
-  const processBatch = async (partition: number, records: InputRecord[], now: number) => {
+  const processBatch = async (partition: number, records: InputBatch, now: number) => {
     const cutoff = evictionCutoff(hwm, watermark(maxLag), marginMs);
     const outcome = await processor.process(partition, records, { evictBefore: cutoff, onLate: sideOutput });
     stats.batches++;

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { MemoryStateStore, RedisStateStore, VIEWS, type Event, type StateStore } from '@lambda/shared';
 import { redisUrlFor } from '@lambda/shared/testing/services';
 import { compileView } from './compile.ts';
-import { Processor } from './processor.ts';
+import { Processor, recordsBatch } from './processor.ts';
 import { readLateCounts, readSpeedViewDetailed } from './reader.ts';
 import { SpeedViewCache } from './view-cache.ts';
 import { readProgress } from './watermark.ts';
@@ -27,7 +27,7 @@ async function cacheFollowsCommits(store: StateStore): Promise<void> {
   const next = new Map<number, number>();
   const commit = async (partition: number, events: Event[]) => {
     const from = next.get(partition) ?? 0;
-    await processor.process(partition, events.map((event, i) => ({ offset: from + i, event })), { evictBefore: -Infinity });
+    await processor.process(partition, recordsBatch(events.map((event, i) => ({ offset: from + i, event }))), { evictBefore: -Infinity });
     next.set(partition, from + events.length);
   };
 

@@ -168,7 +168,10 @@ async function readSessions(store: StateStore, v: CompiledView, partitions: numb
     const covered = new WindowStarts();
     for (const list of merged.values()) {
       coveredWindows(list, gap, size, covered);
-      for (let i = 0; i < covered.length; i++) counts.set(covered.at(i), (counts.get(covered.at(i)) ?? 0n) + 1n);
+      for (let i = 0; i < covered.length; i++) {
+        const start = covered.at(i);
+        counts.set(start, (counts.get(start) ?? 0n) + 1n);
+      }
     }
     const rows = [...counts]
       .filter(([start]) => withinRange({ start, end: start + size }, opts))

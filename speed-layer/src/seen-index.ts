@@ -80,7 +80,7 @@ export class NewIds {
     this.text = null;
   }
 
-  /** The `i`th id and its hash. */
+  /** The `i`th id. */
   id(i: number): string {
     return this.ids[i]!;
   }

@@ -97,17 +97,25 @@ export function mergeSessionLists(lists: Session[][], aggregates: Aggregate[], g
  */
 export class WindowStarts {
   private starts = new Float64Array(64);
-  length = 0;
+  private count = 0;
+
+  get length(): number {
+    return this.count;
+  }
+
+  clear(): void {
+    this.count = 0;
+  }
 
   /** Adds a start after the last one; a start not past it (a window two sessions share) is there already. */
   readonly add = (start: number): void => {
-    if (this.length > 0 && start <= this.starts[this.length - 1]!) return;
-    if (this.length === this.starts.length) {
-      const grown = new Float64Array(2 * this.length);
+    if (this.count > 0 && start <= this.starts[this.count - 1]!) return;
+    if (this.count === this.starts.length) {
+      const grown = new Float64Array(2 * this.count);
       grown.set(this.starts);
       this.starts = grown;
     }
-    this.starts[this.length++] = start;
+    this.starts[this.count++] = start;
   };
 
   at(i: number): number {
@@ -117,7 +125,7 @@ export class WindowStarts {
 
 /** Starts of the tumbling windows of `sizeMs` that some session `[first, last + G)` overlaps, ascending, each once, into `out`. */
 export function coveredWindows(list: Session[], gapMs: number, sizeMs: number, out = new WindowStarts()): WindowStarts {
-  out.length = 0;
+  out.clear();
   // The sessions are ordered and disjoint: a session's windows start no earlier than the last
   // window of the one before, which they can share.
   for (const s of list) forEachWindowOverlapping(sessionBounds(s.first, s.last, gapMs), sizeMs, out.add);

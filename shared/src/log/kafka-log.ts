@@ -54,15 +54,21 @@ export class KafkaLog implements EventLog {
     const existing = new Set(await admin.listTopics());
     const missing = specs.filter((s) => !existing.has(this.name(s.name)));
     if (missing.length === 0) return;
-    // Resolves false rather than failing when a topic appeared meanwhile: that is fine too.
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: missing.map((s) => ({
-        topic: this.name(s.name),
-        numPartitions: s.partitions,
-        configEntries: s.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
-      })),
-    });
+    // Resolves false rather than failing when a topic appeared meanwhile: that is fine too. In
+    // KRaft the broker may not know yet a topic its controller has just created, and kafkajs's wait
+    // for leaders then fails on UNKNOWN_TOPIC_OR_PARTITION (retriable) instead of waiting: the
+    // retry finds the topics there, and reading their metadata waits until the broker knows them.
+    await retryRetriable(() =>
+      admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((s) => ({
+          topic: this.name(s.name),
+          numPartitions: s.partitions,
+          configEntries: s.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
+        })),
+      }),
+    );
+    await retryRetriable(() => admin.fetchTopicMetadata({ topics: missing.map((s) => this.name(s.name)) }));
   }
 
   async partitionCount(topic: string): Promise<number> {

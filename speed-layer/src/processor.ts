@@ -199,8 +199,6 @@ class BatchPlan {
   private readonly fresh = new Map<number, NewIds>();
   /** All of them: a copy within the batch is a duplicate too. */
   private taken!: BatchIds;
-  /** The batch's records: no generation takes more new ids than that. */
-  private capacity = 0;
   /** Names this batch's blob in each generation's hash: its first offset. */
   private firstOffset = 0;
   private readonly sessions = new Map<string, Map<string, SessionState>>();
@@ -290,8 +288,7 @@ class BatchPlan {
   /** Runs the records from `from` on, whose events load read. */
   run(records: InputBatch, from: number, outcome: BatchOutcome): void {
     this.firstOffset = records.offset(from);
-    this.capacity = records.length - from;
-    this.taken = new BatchIds(this.capacity);
+    this.taken = new BatchIds(this.events.length);
     for (let i = from; i < records.length; i++) {
       const e = this.events[i - from];
       if (!e) {
@@ -396,7 +393,8 @@ class BatchPlan {
   private remember(id: string, h: number, maxTime: number): void {
     const g = this.generationOf(maxTime);
     let ids = this.fresh.get(g);
-    if (!ids) this.fresh.set(g, (ids = new NewIds(this.capacity)));
+    // No generation takes more new ids than the batch has events.
+    if (!ids) this.fresh.set(g, (ids = new NewIds(this.events.length)));
     ids.push(id, h);
   }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MessageChannel } from 'node:worker_threads';
-import { ThreadChannel } from './thread-channel.ts';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import { onWorkerExit, ThreadChannel } from './thread-channel.ts';
 
 test('a channel call resolves with the answer, rejects with the error thrown (or its text, where it cannot be cloned), and close rejects what is unanswered', async () => {
   const { port1, port2 } = new MessageChannel();
@@ -34,4 +34,25 @@ test('a channel call resolves with the answer, rejects with the error thrown (or
   } finally {
     port1.close();
   }
+});
+
+test('a worker that says it is done and ends while this thread is busy is seen done at its exit', async () => {
+  // The worker posts its notice, signals, and ends; this thread is blocked meanwhile, so both the
+  // notice and the exit are waiting when it next looks.
+  const signal = new Int32Array(new SharedArrayBuffer(8));
+  const worker = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads');
+     parentPort.postMessage({ kind: 'notice', name: 'done', arg: 'finished' });
+     Atomics.store(workerData, 0, 1);
+     Atomics.notify(workerData, 0);
+     parentPort.close();`,
+    { eval: true, workerData: signal },
+  );
+  let said: string | null = null;
+  new ThreadChannel(worker, { done: (word: string) => void (said = word) });
+  const seen = new Promise<string | null>((resolve) => onWorkerExit(worker, () => resolve(said)));
+  Atomics.wait(signal, 0, 0);
+  // Blocked a while longer, for the worker's thread to end while this one cannot look.
+  Atomics.wait(signal, 1, 0, 200);
+  assert.equal(await seen, 'finished');
 });

@@ -15,6 +15,15 @@ type Message =
   | { kind: 'answer'; id: number; ok: true; value: unknown }
   | { kind: 'answer'; id: number; ok: false; error: unknown };
 
+/**
+ * `listener` for `worker`'s exit, called once the handlers of the messages it left behind have run.
+ * A worker that posts and ends while this thread is busy has its last messages delivered and 'exit'
+ * emitted in one turn, before a channel's handlers (started from a promise job) have seen them.
+ */
+export function onWorkerExit(worker: Worker, listener: (code: number) => void): void {
+  worker.once('exit', (code: number) => setImmediate(() => listener(code)));
+}
+
 export class ThreadChannel {
   private nextId = 0;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();

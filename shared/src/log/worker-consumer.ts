@@ -4,7 +4,7 @@ import { PackedEventsReader, type PackedEvents } from '../events/packed-events.t
 import type { Logger } from '../logger.ts';
 import type { KafkaLogOptions } from './kafka-log.ts';
 import { unpackRecords, type PackedBatch } from './packed-records.ts';
-import { ThreadChannel } from './thread-channel.ts';
+import { onWorkerExit, ThreadChannel } from './thread-channel.ts';
 import type { ConsumeOptions, ConsumerHandle, Offsets } from './types.ts';
 
 /**
@@ -82,7 +82,7 @@ export async function startWorkerConsumer(logOptions: KafkaLogOptions, opts: Con
   let crash: unknown = null;
   worker.on('error', (err) => (crash = err));
   const done = new Promise<void>((resolve, reject) => {
-    worker.on('exit', (code) => {
+    onWorkerExit(worker, (code) => {
       state.exited = true;
       channel.close(new Error('the consumer thread has ended'));
       started();

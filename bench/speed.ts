@@ -6,6 +6,9 @@
 //   awaited before the next), the same views' windows and aggregates, no dedupe, no exactly-once.
 //   It is run over the first M events only: its rate is flat, and a full run would take an hour.
 // RSS is sampled through the speed run (start, end, max) to show that state and memory stay bounded.
+// CPU time is counted around the raw and the speed runs (this process with all its threads, and the
+// Redis server), per event: on a machine whose cores the speed run fills, the ratio to consume-only
+// is bounded by how much more CPU an event costs here than there.
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -83,10 +86,23 @@ try {
   });
   console.error(`speed bench: produced ${events} events in ${filled.toFixed(1)} s`);
 
+  const beforeRaw = await cpuNow();
   const raw = await rawConsumeRate(kafka, `${prefix}bench-raw`, topic, events);
+  const rawCpu = cpuSince(beforeRaw, await cpuNow());
   console.error(`speed bench: raw kafkajs consume ${Math.round(raw)} ev/s`);
+  const beforeSpeed = await cpuNow();
   const speed = await speedRun();
+  const speedCpu = cpuSince(beforeSpeed, await cpuNow());
   console.error(`speed bench: speed layer ${Math.round(speed.rate)} ev/s; RSS ${mib(speed.rss.start)} -> ${mib(speed.rss.end)} MiB (max ${mib(speed.rss.firstHalfMax)} in the first half, ${mib(speed.rss.secondHalfMax)} in the second)`);
+  const cpu = {
+    raw_consume_us_per_event: perEvent(rawCpu.node),
+    speed_us_per_event: perEvent(speedCpu.node),
+    speed_redis_us_per_event: perEvent(speedCpu.redis),
+    speed_cores_busy: round((speedCpu.node + speedCpu.redis) / speedCpu.seconds),
+  };
+  console.error(
+    `speed bench: CPU per event: raw consume ${cpu.raw_consume_us_per_event} us; speed layer ${cpu.speed_us_per_event} us (all of node's threads) + ${cpu.speed_redis_us_per_event} us (Redis), ${cpu.speed_cores_busy} of ${os.cpus().length} cores busy`,
+  );
   const naive = await naiveRun();
   console.error(`speed bench: naive per-event Redis updates ${Math.round(naive)} ev/s over ${naiveEvents} events`);
 
@@ -111,6 +127,7 @@ try {
       late: speed.stats.late,
       batches: speed.stats.batches,
       state_entries: await store.size(),
+      cpu,
       rss_mib: {
         start: mib(speed.rss.start),
         end: mib(speed.rss.end),
@@ -212,6 +229,30 @@ async function naiveRun(): Promise<number> {
   const seconds = (performance.now() - started) / 1000;
   await consumer.disconnect();
   return naiveEvents / seconds;
+}
+
+interface CpuReading {
+  at: number;
+  /** Seconds of CPU: this process, all its threads (the consumer's worker, V8's helpers). */
+  node: number;
+  /** Seconds of CPU of the Redis server, all its threads. */
+  redis: number;
+}
+
+async function cpuNow(): Promise<CpuReading> {
+  const { user, system } = process.cpuUsage();
+  const info = await naiveRedis.info('cpu');
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1]);
+  return { at: performance.now(), node: (user + system) / 1e6, redis: field('used_cpu_sys') + field('used_cpu_user') };
+}
+
+function cpuSince(from: CpuReading, to: CpuReading): { seconds: number; node: number; redis: number } {
+  return { seconds: (to.at - from.at) / 1000, node: to.node - from.node, redis: to.redis - from.redis };
+}
+
+/** Microseconds per event of the run. */
+function perEvent(seconds: number): number {
+  return Math.round((seconds * 1e7) / events) / 10;
 }
 
 async function clearPrefix(p: string): Promise<void> {

@@ -51,7 +51,8 @@ test('a worker that says it is done and ends while this thread is busy is seen d
   let said: string | null = null;
   new ThreadChannel(worker, { done: (word: string) => void (said = word) });
   const seen = new Promise<string | null>((resolve) => onWorkerExit(worker, () => resolve(said)));
-  Atomics.wait(signal, 0, 0);
+  // Bounded: a worker that failed before its signal would otherwise block this thread for good.
+  assert.notEqual(Atomics.wait(signal, 0, 0, 30_000), 'timed-out', 'the worker never signalled');
   // Blocked a while longer, for the worker's thread to end while this one cannot look.
   Atomics.wait(signal, 1, 0, 200);
   assert.equal(await seen, 'finished');

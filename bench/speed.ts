@@ -208,7 +208,7 @@ async function naiveRun(): Promise<number> {
       for (const w of windowsFor(e.event_time, v.def.window as FixedWindow)) {
         for (const a of v.aggregates) {
           const c = a.contribution(e);
-          if (typeof c === 'bigint') tx.hincrby(`${naivePrefix}${v.def.name}:${w.start}`, `${a.def.name}:${key}`, c.toString());
+          if (c !== undefined && (a.def.fn === 'count' || a.def.fn === 'sum')) tx.hincrby(`${naivePrefix}${v.def.name}:${w.start}`, `${a.def.name}:${key}`, String(c));
         }
       }
     }

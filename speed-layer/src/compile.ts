@@ -4,10 +4,32 @@ import { sessionStateOf } from './session-groups.ts';
 /**
  * A view definition compiled to what the speed layer needs per event: does it belong to the view,
  * under which key, and what does it add to each aggregate. Every aggregate's partial is mergeable:
- * counts and sums add (exact bigints), min and max combine, distinct values form a set.
+ * counts and sums add (exact integers), min and max combine, distinct values form a set.
  */
 
-export type Partial = bigint | number | null | Set<string>;
+/**
+ * A count or a sum, exact: a number while it is a safe integer, a bigint beyond. Counts and sums
+ * are added per event and aggregate, and each bigint add allocated its result.
+ */
+export type ExactInt = number | bigint;
+
+export type Partial = ExactInt | null | Set<string>;
+
+/** `x + y`, exactly, for counts and sums. */
+export function addExact(x: ExactInt, y: ExactInt): ExactInt {
+  if (typeof x === 'number' && typeof y === 'number') {
+    const sum = x + y;
+    // Of two safe integers, the sum rounds to a safe integer only where it is one, and then exactly.
+    if (Number.isSafeInteger(sum)) return sum;
+  }
+  return BigInt(x) + BigInt(y);
+}
+
+/** An exact integer from its decimal text (as the store and the session state hold it). */
+function exactOf(text: string): ExactInt {
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? n : BigInt(text);
+}
 
 export interface CompiledAggregate {
   def: Aggregate;
@@ -62,9 +84,9 @@ function contributionOf(a: Aggregate): (e: Event) => Partial | undefined {
     const v = value(e);
     switch (a.fn) {
       case 'count':
-        return 1n;
+        return 1;
       case 'sum':
-        return v === null ? undefined : BigInt(v);
+        return v === null ? undefined : Number.isSafeInteger(v) ? (v as number) : BigInt(v);
       case 'min':
       case 'max':
         return v === null ? undefined : (v as number);
@@ -79,7 +101,7 @@ export function emptyPartial(a: Aggregate): Partial {
   switch (a.fn) {
     case 'count':
     case 'sum':
-      return 0n;
+      return 0;
     case 'min':
     case 'max':
       return null;
@@ -92,7 +114,7 @@ export function mergePartial(a: Aggregate, x: Partial, y: Partial): Partial {
   switch (a.fn) {
     case 'count':
     case 'sum':
-      return (x as bigint) + (y as bigint);
+      return addExact(x as ExactInt, y as ExactInt);
     case 'min':
     case 'max': {
       if (x === null) return y;
@@ -109,7 +131,7 @@ export function finalValue(a: Aggregate, p: Partial): bigint | null {
   switch (a.fn) {
     case 'count':
     case 'sum':
-      return p as bigint;
+      return BigInt(p as ExactInt);
     case 'min':
     case 'max':
       return p === null ? null : BigInt(p as number);
@@ -118,17 +140,17 @@ export function finalValue(a: Aggregate, p: Partial): bigint | null {
   }
 }
 
-/** JSON-safe form of a partial (bigints as strings, sets as sorted arrays), and back. */
+/** JSON-safe form of a partial (counts and sums as decimal text, sets as sorted arrays), and back. */
 export function encodePartial(a: Aggregate, p: Partial): unknown {
   if (a.fn === 'count_distinct') return [...(p as Set<string>)].sort();
-  return typeof p === 'bigint' ? p.toString() : p;
+  return a.fn === 'count' || a.fn === 'sum' ? String(p) : p;
 }
 
 export function decodePartial(a: Aggregate, raw: unknown): Partial {
   switch (a.fn) {
     case 'count':
     case 'sum':
-      return BigInt(raw as string);
+      return exactOf(String(raw));
     case 'min':
     case 'max':
       return raw as number | null;

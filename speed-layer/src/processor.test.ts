@@ -237,3 +237,27 @@ test('session views with the same sessions and lateness keep one session state; 
   assert.deepEqual(await rows(longGap, 'events'), [[0, 3n]]);
   assert.deepEqual(await rows(dropping, 'events'), [[0, 2n], [12 * MINUTE, 1n]]);
 });
+
+test('counts and sums stay exact past 2^53: within a batch, across batches, and in the session state between them', async () => {
+  const store = await MemoryStateStore.open({ dir: null });
+  const revenue = revenueView({ latePolicy: 'update' });
+  const spend = parseView({
+    ...workloadViewInputs().find((v) => v.name === 'sessions')!,
+    name: 'spend',
+    input: { types: ['purchase'] },
+    aggregates: [
+      { name: 'spent', fn: 'sum', column: 'amount_cents' },
+      { name: 'events', fn: 'count' },
+    ],
+  });
+  const p = new Processor(store, { views: [compileView(revenue), compileView(spend)], dedupeHorizonMs: Infinity });
+  const max = Number.MAX_SAFE_INTEGER;
+  // Two halves of one minute, one session: the first batch's sum already passes 2^53.
+  await p.process(0, records([purchase(T0, max), purchase(T0 + 1, max), purchase(T0 + 2, 3)]), { evictBefore: -Infinity });
+  await p.process(0, records([purchase(T0 + 3, max), purchase(T0 + 4, 1)], 3), { evictBefore: -Infinity });
+  const exact = 3n * BigInt(max) + 4n;
+  const [minute] = await readSpeedView(store, revenue);
+  assert.deepEqual([minute?.revenue_cents, minute?.purchases], [exact, 5n]);
+  const [session] = await readSpeedView(store, spend);
+  assert.deepEqual([session?.spent, session?.events], [exact, 5n]);
+});

@@ -1,5 +1,5 @@
 import { paneStart, slideOf, type Aggregate, type Event, type FixedWindow, type StateOp, type StateStore, type ViewDefinition } from '@lambda/shared';
-import { emptyPartial, mergePartial, type CompiledView, type Partial } from './compile.ts';
+import { addExact, emptyPartial, mergePartial, type CompiledView, type ExactInt, type Partial } from './compile.ts';
 import { FIELDS, KEYS, META } from './keys.ts';
 import { BatchIds, hashId, NewIds, SeenIndex } from './seen-index.ts';
 import { sessionGroups, type SessionGroup } from './session-groups.ts';
@@ -204,7 +204,7 @@ class BatchPlan {
   private readonly sessions = new Map<string, Map<string, SessionState>>();
   private readonly evictions: StateOp[] = [];
   private readonly evictedKeys = new Map<string, Set<string>>();
-  private readonly increments = new Map<string, Map<string, bigint>>();
+  private readonly increments = new Map<string, Map<string, ExactInt>>();
   private readonly extremes = new Map<string, Map<string, { op: 'hmin' | 'hmax'; value: number }>>();
   private readonly sets = new Map<string, Map<string, string>>();
   private readonly indexAdds = new Map<string, Map<string, number>>();
@@ -454,7 +454,7 @@ class BatchPlan {
       for (const [closed, byKey] of byClosed) {
         for (const [key, acc] of byKey) {
           // Made once per key, not once per window: every window holding the pane takes the same.
-          const events = BigInt(acc.events);
+          const events = acc.events;
           const rows = FIELDS.rows(key);
           const fields = v.aggregates.map((a) => FIELDS.aggregate(a.def.name, key));
           for (const { j, key: wk } of windows) {
@@ -476,7 +476,7 @@ class BatchPlan {
     switch (a.fn) {
       case 'count':
       case 'sum':
-        if (p !== 0n) this.incr(wk, field, p as bigint);
+        if (p !== 0 && p !== 0n) this.incr(wk, field, p as ExactInt);
         return;
       case 'min':
       case 'max':
@@ -538,14 +538,14 @@ class BatchPlan {
         j++;
         if (next + size <= this.ctx.evictBefore) continue;
         const w = this.openWindow(view, next);
-        this.incr(w.key, FIELDS.open, 1n);
+        this.incr(w.key, FIELDS.open, 1);
         if (!w.indexed) {
           this.index(KEYS.windows(view), String(next), next + size);
           w.indexed = true;
         }
       } else {
         i++;
-        if (prev + size > this.ctx.evictBefore) this.incr(this.openWindow(view, prev).key, FIELDS.open, -1n);
+        if (prev + size > this.ctx.evictBefore) this.incr(this.openWindow(view, prev).key, FIELDS.open, -1);
       }
     }
   }
@@ -563,13 +563,13 @@ class BatchPlan {
     let byPolicy = this.lateCounts.get(v.def.name);
     if (!byPolicy) this.lateCounts.set(v.def.name, (byPolicy = new Map()));
     byPolicy.set(policy, (byPolicy.get(policy) ?? 0) + 1);
-    this.incr(KEYS.late(v.def.name), policy, 1n);
+    this.incr(KEYS.late(v.def.name), policy, 1);
     if (policy === 'side-output') this.lateEvents.push({ view: v.def.name, partition: this.partition, offset, watermark, event: e });
   }
 
-  private incr(key: string, field: string, by: bigint): void {
+  private incr(key: string, field: string, by: ExactInt): void {
     const fields = inner(this.increments, key);
-    fields.set(field, (fields.get(field) ?? 0n) + by);
+    fields.set(field, addExact(fields.get(field) ?? 0, by));
   }
 
   private extreme(key: string, field: string, op: 'hmin' | 'hmax', value: number): void {

@@ -220,6 +220,8 @@ class BatchPlan {
   /** open_sessions views: view -> window start -> its key, and whether the window's index entry is written. */
   private readonly openWindows = new Map<string, Map<number, { key: string; indexed: boolean }>>();
   private startMaxTime: number | null = null;
+  /** An event's contributions to a session group's aggregates, refilled per event (session). */
+  private readonly contribution: Partial[] = [];
   /** The windows a key's sessions covered before the batch and after it (countOpen), refilled per key. */
   private readonly before = new WindowStarts();
   private readonly after = new WindowStarts();
@@ -495,8 +497,9 @@ class BatchPlan {
     if (closed && def.latePolicy !== 'update') return true;
     // The loaded sessions stay as they were, for flushSessions to diff against.
     if (state.list === state.original) state.list = state.original.map((s) => ({ ...s, aggs: [...s.aggs] }));
-    // A loop, not map(): its callback would be an allocation per event, on top of the array.
-    const contribution = new Array<Partial>(g.aggregates.length);
+    // Into one buffer the batch refills (addToSessions copies it where it starts a session): most
+    // events extend a session, and an array per event was their largest allocation here.
+    const contribution = this.contribution;
     for (let i = 0; i < g.aggregates.length; i++) {
       const a = g.aggregates[i]!;
       contribution[i] = a.contribution(e) ?? emptyPartial(a.def);

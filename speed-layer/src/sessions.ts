@@ -45,11 +45,12 @@ export function sessionSpan(list: Session[], t: number, gapMs: number): SessionS
 /**
  * Adds the event to the list in place: the sessions of its span and the event become one session
  * (a late event under `update` marks it revised). The caller owns the list: the processor copies
- * a key's loaded sessions before the first change of a batch.
+ * a key's loaded sessions before the first change of a batch. `contribution` (one partial per
+ * aggregate, from its start) is only read: a session it starts takes a copy.
  */
-export function addToSessions(list: Session[], span: SessionSpan, contribution: Partial[], aggregates: Aggregate[], revised: boolean): void {
+export function addToSessions(list: Session[], span: SessionSpan, contribution: readonly Partial[], aggregates: Aggregate[], revised: boolean): void {
   if (span.from === span.to) {
-    list.splice(span.from, 0, { first: span.first, last: span.last, aggs: contribution, revised });
+    list.splice(span.from, 0, { first: span.first, last: span.last, aggs: contribution.slice(0, aggregates.length), revised });
     return;
   }
   const target = list[span.from]!;

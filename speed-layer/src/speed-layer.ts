@@ -6,7 +6,6 @@ import {
   type ConsumerHandle,
   type Event,
   type EventLog,
-  type LogRecord,
   type Logger,
   type Offsets,
   type RecordBatch,
@@ -78,19 +77,19 @@ export interface SpeedLayer {
   watermark(view: string): number | null;
 }
 
-/** A batch whose events are made from its packed events when read, so the processor's plan decides how long each lives. */
+/**
+ * A batch whose events are made from its packed events when read, so the processor's plan decides
+ * how long each lives; its records are not read at all.
+ */
 class PackedInputs implements InputBatch {
-  constructor(
-    private readonly records: readonly LogRecord[],
-    private readonly events: BatchEvents,
-  ) {}
+  constructor(private readonly events: BatchEvents) {}
 
   get length(): number {
-    return this.records.length;
+    return this.events.length;
   }
 
   offset(i: number): number {
-    return this.records[i]!.offset;
+    return this.events.offset(i);
   }
 
   event(i: number): Event | null {
@@ -138,7 +137,7 @@ export async function startSpeedLayer(opts: SpeedLayerOptions): Promise<SpeedLay
     // One limits object for the batch, not one per record.
     const limits: ValidateOptions = { now, maxFutureSkewMs: SPEED_SKEW_MS };
     const records = batch.events
-      ? new PackedInputs(batch.records, batch.events)
+      ? new PackedInputs(batch.events)
       : recordsBatch(batch.records.map((r) => ({ offset: r.offset, event: decodeEvent(r.value, limits) })));
     return processBatch(batch.partition, records, now);
   };

@@ -28,17 +28,22 @@ test('decodeEvent returns the event zod accepts for the text, with the future-sk
 });
 
 const LIMITS = { now: NOW, maxFutureSkewMs: SKEW };
-const records = (texts: string[]) => texts.map((value) => ({ value, valueBytes: Buffer.from(value) }));
+/** Records at offsets that are not their numbers in the batch, as after a fetch from mid-log. */
+const offsetOf = (i: number) => 5 + 3 * i;
+const records = (texts: string[]) => texts.map((value, i) => ({ offset: offsetOf(i), value, valueBytes: Buffer.from(value) }));
 /** Every event of a packed batch, read in turn. */
 const unpackEvents = (packed: PackedEvents) => {
   const reader = new PackedEventsReader(packed);
   return Array.from({ length: reader.length }, (_, i) => reader.at(i));
 };
 
-test('packed and unpacked, a batch of records is the events decodeEvent finds in them, null where a record is none', () => {
+test('packed and unpacked, a batch of records is the events decodeEvent finds in them, null where a record is none, each at its record\'s offset', () => {
   fc.assert(
     fc.property(fc.array(recordArb, { maxLength: 40 }), (texts) => {
-      assert.deepEqual(unpackEvents(decodePacked(records(texts), LIMITS)), texts.map((t) => decodeEvent(t, LIMITS)));
+      const packed = decodePacked(records(texts), LIMITS);
+      assert.deepEqual(unpackEvents(packed), texts.map((t) => decodeEvent(t, LIMITS)));
+      const reader = new PackedEventsReader(packed);
+      assert.deepEqual(Array.from({ length: reader.length }, (_, i) => reader.offset(i)), texts.map((_, i) => offsetOf(i)));
     }),
     { numRuns: 1_000 },
   );

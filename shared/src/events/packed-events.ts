@@ -12,6 +12,8 @@ import { validateEvent, withRawSize, type ValidateOptions } from './validate.ts'
  * quarter of its time on it.
  */
 export interface PackedEvents {
+  /** Per record: its offset in the log. */
+  offsets: Float64Array;
   /** Per record: its event's type as a number in EVENT_TYPES (plus DECODED), or NOT_AN_EVENT. */
   types: Uint8Array;
   eventTimes: Float64Array;
@@ -54,8 +56,9 @@ export function decodeEvent(text: string, limits: ValidateOptions): Event | null
   return v.ok ? v.event : null;
 }
 
-/** A record's value, as its UTF-8 bytes and as text (decoded when read). */
+/** A record's offset, and its value as its UTF-8 bytes and as text (decoded when read). */
 export interface RecordValue {
+  readonly offset: number;
   readonly valueBytes: Uint8Array;
   readonly value: string;
 }
@@ -67,6 +70,7 @@ export interface RecordValue {
 export function decodePacked(records: readonly RecordValue[], limits: ValidateOptions): PackedEvents {
   const n = records.length;
   const fields = STRING_FIELDS.length;
+  const offsets = new Float64Array(n);
   const types = new Uint8Array(n);
   const eventTimes = new Float64Array(n);
   const amounts = new Float64Array(n);
@@ -80,6 +84,7 @@ export function decodePacked(records: readonly RecordValue[], limits: ValidateOp
   const scanned = new ScannedEvent();
   for (let i = 0; i < n; i++) {
     const bytes = records[i]!.valueBytes;
+    offsets[i] = records[i]!.offset;
     let span = 2 * i * fields;
     if (scanEvent(bytes, 0, bytes.length, limits, scanned)) {
       types[i] = scanned.type;
@@ -114,7 +119,7 @@ export function decodePacked(records: readonly RecordValue[], limits: ValidateOp
       span += 2;
     }
   }
-  return { types, eventTimes, amounts, spans, raw: raw.subarray(0, at), text };
+  return { offsets, types, eventTimes, amounts, spans, raw: raw.subarray(0, at), text };
 }
 
 /**
@@ -134,6 +139,10 @@ export class PackedEventsReader implements BatchEvents {
 
   get length(): number {
     return this.packed.types.length;
+  }
+
+  offset(i: number): number {
+    return this.packed.offsets[i]!;
   }
 
   at(i: number): Event | null {

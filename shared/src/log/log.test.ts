@@ -350,6 +350,11 @@ test('kafka, consumer on a worker thread: decodeEvents delivers each record\'s e
   const records = batches.flatMap((b) => b.records);
   assert.equal(records.length, values.length);
   const delivered = batches.flatMap((b) => (b.events ? Array.from({ length: b.events.length }, (_, i) => b.events!.at(i)) : assert.fail('a batch without its events')));
+  assert.deepEqual(
+    batches.flatMap((b) => Array.from({ length: b.events!.length }, (_, i) => b.events!.offset(i))),
+    records.map((r) => r.offset),
+    'each event at its record\'s offset',
+  );
   // Checked against the worker's clock then and this thread's now: both within the skew of every time here.
   const here = records.map((r) => decodeEvent(r.value, { now: Date.now(), maxFutureSkewMs: skew }));
   assert.deepEqual(delivered, here);

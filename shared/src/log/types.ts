@@ -69,6 +69,8 @@ export interface RecordBatch {
 export interface BatchEvents {
   readonly length: number;
   at(i: number): Event | null;
+  /** The offset of record `i`: a consumer of the events need not read the records for it. */
+  offset(i: number): number;
 }
 
 /** Per-partition offsets. */

@@ -37,7 +37,7 @@ const opts: ConsumeOptions = {
     if (decodeEvents) {
       const limits = { now: Date.now(), maxFutureSkewMs: decodeEvents.maxFutureSkewMs };
       events = decodePacked(batch.records as FetchedRecord[], limits);
-      transfer.push(...[events.types, events.eventTimes, events.amounts, events.spans, events.raw].map((a) => a.buffer as ArrayBuffer));
+      transfer.push(...[events.offsets, events.types, events.eventTimes, events.amounts, events.spans, events.raw].map((a) => a.buffer as ArrayBuffer));
     }
     return channel.call<void>('onBatch', { records, events } satisfies WorkerBatch, transfer);
   },

@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import type { Aggregate } from '@lambda/shared';
-import { addToSessions, sessionSpan, type Session } from './sessions.ts';
+import { parseView, workloadViewInputs, type Aggregate } from '@lambda/shared';
+import { compileView, type Partial } from './compile.ts';
+import { addToSessions, decodeSessions, encodeSessions, sessionSpan, type Session } from './sessions.ts';
 
 const COUNT: Aggregate[] = [{ name: 'events', fn: 'count' }];
 const GAP = 10;
@@ -44,4 +45,36 @@ test('an out-of-order event that bridges two sessions merges them, and marks the
   addToSessions(list, sessionSpan(list, 14, GAP), [1n], COUNT, false);
   addToSessions(list, sessionSpan(list, 22, GAP), [1n], COUNT, true);
   assert.deepEqual(list, [{ first: 0, last: 34, aggs: [6n], revised: true }]);
+});
+
+test('session state decodes to the sessions it was encoded from: counts and sums past 2^53, empty extremes, sets of any strings, revised or not', () => {
+  const { aggregates } = compileView(
+    parseView({
+      ...workloadViewInputs().find((v) => v.name === 'sessions')!,
+      name: 'encoded',
+      input: { types: ['purchase'] },
+      aggregates: [
+        { name: 'events', fn: 'count' },
+        { name: 'big', fn: 'count', where: [{ column: 'amount_cents', op: 'gt', value: 100 }] },
+        { name: 'spent', fn: 'sum', column: 'amount_cents' },
+        { name: 'least', fn: 'min', column: 'amount_cents' },
+        { name: 'most', fn: 'max', column: 'amount_cents' },
+        { name: 'products', fn: 'count_distinct', column: 'product_id' },
+      ],
+    }),
+  );
+  const exact = fc.oneof(fc.maxSafeNat(), fc.bigInt({ min: 2n ** 53n, max: 2n ** 70n }));
+  const extreme = fc.option(fc.maxSafeInteger(), { nil: null });
+  const session = fc.record({
+    first: fc.maxSafeInteger(),
+    last: fc.maxSafeInteger(),
+    aggs: fc.tuple(exact, exact, exact, extreme, extreme, fc.uniqueArray(fc.string()).map((xs) => new Set(xs))).map((xs): Partial[] => xs),
+    revised: fc.boolean(),
+  }).map((s): Session => ({ ...s }));
+  fc.assert(
+    fc.property(fc.array(session, { maxLength: 4 }), (list) => {
+      assert.deepEqual(decodeSessions(encodeSessions(list, aggregates), aggregates), list);
+    }),
+    { numRuns: 500 },
+  );
 });

@@ -455,17 +455,16 @@ class BatchPlan {
       }
       for (const [closed, byKey] of byClosed) {
         for (const [key, acc] of byKey) {
-          // Made once per key, not once per window: every window holding the pane takes the same.
-          const events = acc.events;
+          // Named once per key, not once per window: every window holding the pane takes the same.
           const rows = FIELDS.rows(key);
           const fields = v.aggregates.map((a) => FIELDS.aggregate(a.def.name, key));
           for (const { j, key: wk } of windows) {
             if (j < closed) {
-              this.incr(wk, FIELDS.late, events);
+              this.incr(wk, FIELDS.late, acc.events);
               if (def.latePolicy !== 'update') continue;
               this.set(wk, FIELDS.revised, '1');
             }
-            this.incr(wk, rows, events);
+            this.incr(wk, rows, acc.events);
             v.aggregates.forEach((a, i) => this.addPartial(wk, a.def, key, fields[i]!, acc.partials[i]!));
           }
         }

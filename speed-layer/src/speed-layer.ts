@@ -186,8 +186,9 @@ export async function startSpeedLayer(opts: SpeedLayerOptions): Promise<SpeedLay
     // Kafka: kafkajs fetches and decodes on a worker thread, so its garbage and CPU stay off the
     // thread that plans and commits (embedded log: ignored).
     worker: true,
-    // And parses and validates the events there: a quarter of this thread's time otherwise.
-    decodeEvents: { maxFutureSkewMs: SPEED_SKEW_MS },
+    // And parses and validates the events there: a quarter of this thread's time otherwise. The
+    // records themselves are not read here (PackedInputs), so they stay there.
+    decodeEvents: { maxFutureSkewMs: SPEED_SKEW_MS, eventsOnly: true },
     startOffsets: storedOffsets,
     // Group offsets trail the store and may belong to an earlier store under the same group.
     drainedOffsets: storedOffsets,

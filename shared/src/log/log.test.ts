@@ -360,6 +360,13 @@ test('kafka, consumer on a worker thread: decodeEvents delivers each record\'s e
   assert.deepEqual(delivered, here);
   assert.equal(here.filter((e) => e === null).length, 3);
   assert.ok(here.some((e) => e?.event_time === 0 && e.event_id === 'é😀'));
+
+  // Events only: the same events at the same offsets, and no records to read by mistake.
+  const only = (await drain(h.log, { group: 'events-only', topic: 'three', decodeEvents: { maxFutureSkewMs: skew, eventsOnly: true } })).batches;
+  const at = (b: RecordBatch) => Array.from({ length: b.events!.length }, (_, i) => ({ offset: b.events!.offset(i), partition: b.partition, event: b.events!.at(i) }));
+  const byPlace = (x: { partition: number; offset: number }, y: { partition: number; offset: number }) => x.partition - y.partition || x.offset - y.offset;
+  assert.deepEqual(only.flatMap(at).sort(byPlace), batches.flatMap(at).sort(byPlace));
+  for (const b of only) assert.throws(() => b.records, /events only/);
 });
 
 /** Progress kept outside the group, as the speed layer keeps it in its store; the members share it. */

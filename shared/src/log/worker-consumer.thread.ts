@@ -31,15 +31,15 @@ const opts: ConsumeOptions = {
   // The consumer only ever hands out the records it fetched. Not an async function, which would
   // keep the batch's records for as long as the other thread takes to process it (see `deliver`).
   onBatch: (batch) => {
-    const records = packRecords(batch.topic, batch.partition, batch.records as FetchedRecord[]);
-    const transfer = [records.bytes, records.meta.buffer as ArrayBuffer];
+    const records = decodeEvents?.eventsOnly ? null : packRecords(batch.topic, batch.partition, batch.records as FetchedRecord[]);
+    const transfer = records ? [records.bytes, records.meta.buffer as ArrayBuffer] : [];
     let events: PackedEvents | null = null;
     if (decodeEvents) {
       const limits = { now: Date.now(), maxFutureSkewMs: decodeEvents.maxFutureSkewMs };
       events = decodePacked(batch.records as FetchedRecord[], limits);
       transfer.push(...[events.offsets, events.types, events.eventTimes, events.amounts, events.spans, events.raw].map((a) => a.buffer as ArrayBuffer));
     }
-    return channel.call<void>('onBatch', { records, events } satisfies WorkerBatch, transfer);
+    return channel.call<void>('onBatch', { topic: batch.topic, partition: batch.partition, records, events } satisfies WorkerBatch, transfer);
   },
   ...(callbacks.startOffsets ? { startOffsets: (partitions) => channel.call<Offsets>('startOffsets', partitions) } : {}),
   ...(callbacks.drainedOffsets ? { drainedOffsets: (partitions) => channel.call<Offsets>('drainedOffsets', partitions) } : {}),

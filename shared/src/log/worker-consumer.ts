@@ -25,9 +25,14 @@ export interface WorkerConsumerData {
   };
 }
 
-/** A batch as it crosses: its records, and their events when the worker decoded them (`decodeEvents`). */
+/**
+ * A batch as it crosses: its records (none with `decodeEvents.eventsOnly`), and their events when
+ * the worker decoded them (`decodeEvents`).
+ */
 export interface WorkerBatch {
-  records: PackedBatch;
+  topic: string;
+  partition: number;
+  records: PackedBatch | null;
   events: PackedEvents | null;
 }
 
@@ -60,7 +65,7 @@ export async function startWorkerConsumer(logOptions: KafkaLogOptions, opts: Con
   const startedOrEnded = new Promise<void>((resolve) => (started = resolve));
   const state: { outcome: Outcome | null; exited: boolean } = { outcome: null, exited: false };
   const channel = new ThreadChannel(worker, {
-    onBatch: own(({ records, events }: WorkerBatch) => onBatch(packedBatch(records, events))),
+    onBatch: own((batch: WorkerBatch) => onBatch(packedBatch(batch))),
     startOffsets: own((partitions: number[]) => startOffsets!(partitions)),
     drainedOffsets: own((partitions: number[]) => drainedOffsets!(partitions)),
     onAssignment: own((partitions: number[]) => onAssignment!(partitions)),
@@ -105,12 +110,13 @@ export async function startWorkerConsumer(logOptions: KafkaLogOptions, opts: Con
  * speed layer) finds their offsets there, and an object per record was 5% of what its processing
  * thread allocated.
  */
-function packedBatch(packed: PackedBatch, events: PackedEvents | null): RecordBatch {
+function packedBatch({ topic, partition, records: packed, events }: WorkerBatch): RecordBatch {
   let records: LogRecord[] | null = null;
   return {
-    topic: packed.topic,
-    partition: packed.partition,
+    topic,
+    partition,
     get records() {
+      if (packed === null) throw new Error(`the records of ${topic}/${partition} did not come over: the consumer asked for its events only`);
       return (records ??= unpackRecords(packed));
     },
     ...(events ? { events: new PackedEventsReader(events) } : {}),

@@ -44,8 +44,8 @@ export function sessionSpan(list: Session[], t: number, gapMs: number): SessionS
 
 /**
  * Adds the event to the list in place: the sessions of its span and the event become one session
- * (a late event under `update` marks it revised). The caller owns the list: the processor copies
- * a key's loaded sessions before the first change of a batch. `contribution` (one partial per
+ * (a late event under `update` marks it revised). The caller owns the list and its sessions: the
+ * processor's are decoded anew for each batch. `contribution` (one partial per
  * aggregate, from its start) is only read: a session it starts takes a copy.
  */
 export function addToSessions(list: Session[], span: SessionSpan, contribution: readonly Partial[], aggregates: Aggregate[], revised: boolean): void {
@@ -125,11 +125,18 @@ export class WindowStarts {
 }
 
 /** Starts of the tumbling windows of `sizeMs` that some session `[first, last + G)` overlaps, ascending, each once, into `out`. */
-export function coveredWindows(list: Session[], gapMs: number, sizeMs: number, out = new WindowStarts()): WindowStarts {
+export function coveredWindows(list: readonly Session[], gapMs: number, sizeMs: number, out = new WindowStarts()): WindowStarts {
   out.clear();
   // The sessions are ordered and disjoint: a session's windows start no earlier than the last
   // window of the one before, which they can share.
   for (const s of list) forEachWindowOverlapping(sessionBounds(s.first, s.last, gapMs), sizeMs, out.add);
+  return out;
+}
+
+/** As `coveredWindows`, for sessions given by their bounds alone: first and last of each, in `bounds` from `from` to `to`. */
+export function coveredWindowsOfBounds(bounds: readonly number[], from: number, to: number, gapMs: number, sizeMs: number, out: WindowStarts): WindowStarts {
+  out.clear();
+  for (let i = from; i < to; i += 2) forEachWindowOverlapping(sessionBounds(bounds[i]!, bounds[i + 1]!, gapMs), sizeMs, out.add);
   return out;
 }
 

@@ -44,6 +44,13 @@ const SCANNED_STRINGS = Int32Array.from(STRING_FIELDS, (name) => FIELD_NAMES.ind
 const SCANNED_TIME = FIELD_NAMES.indexOf('event_time');
 const SCANNED_AMOUNT = FIELD_NAMES.indexOf('amount_cents');
 
+/**
+ * Where a batch's string bytes are gathered before they are copied out at their size: made for each
+ * batch at the size of its records, as it was, a batch cost the packing thread page faults (up to 0.1 us
+ * of system time per record in a micro-run) and the crossing three times the bytes it carries.
+ */
+let scratch = new Uint8Array(0);
+
 /** A record's value as an event, or null when it is not JSON or not a valid event. */
 export function decodeEvent(text: string, limits: ValidateOptions): Event | null {
   let value: unknown;
@@ -77,7 +84,8 @@ export function decodePacked(records: readonly RecordValue[], limits: ValidateOp
   const spans = new Int32Array(2 * n * fields);
   let capacity = 0;
   for (const r of records) capacity += r.valueBytes.length;
-  const raw = new Uint8Array(capacity);
+  if (scratch.length < capacity) scratch = new Uint8Array(capacity);
+  const raw = scratch;
   let at = 0;
   // Appended piece by piece, V8 keeps the text as a rope and copies it out once.
   let text = '';
@@ -119,7 +127,7 @@ export function decodePacked(records: readonly RecordValue[], limits: ValidateOp
       span += 2;
     }
   }
-  return { offsets, types, eventTimes, amounts, spans, raw: raw.subarray(0, at), text };
+  return { offsets, types, eventTimes, amounts, spans, raw: raw.slice(0, at), text };
 }
 
 /**

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryStateStore, findView, parseView, workloadViewInputs, type Event, type ViewDefinition } from '@lambda/shared';
+import { MemoryStateStore, findView, parseView, workloadViewInputs, type BatchEvents, type Event, type ViewDefinition } from '@lambda/shared';
 import { compileView } from './compile.ts';
-import { Processor, recordsBatch, type InputBatch, type LateEvent } from './processor.ts';
+import { Processor, recordsBatch, type LateEvent } from './processor.ts';
 import { KEYS } from './keys.ts';
 import { hashId, SeenIndex } from './seen-index.ts';
 import { readLateCounts, readSpeedView, readSpeedViewDetailed } from './reader.ts';
@@ -22,7 +22,7 @@ function purchase(t: number, amount: number, user = 'u1'): Event {
   return { event_id: `e${seq++}`, type: 'purchase', event_time: t, user_id: user, product_id: 'p1', amount_cents: amount } as Event;
 }
 
-function records(events: Event[], from = 0): InputBatch {
+function records(events: Event[], from = 0): BatchEvents {
   return recordsBatch(events.map((event, i) => ({ offset: from + i, event })));
 }
 
@@ -121,6 +121,21 @@ test('duplicates count once within the horizon, across batches', async () => {
   const b = await p.process(0, records([e], 2), { evictBefore: -Infinity });
   assert.deepEqual([a.events, a.duplicates, b.events, b.duplicates], [1, 1, 0, 1]);
   assert.equal((await readSpeedView(store, view))[0]?.revenue_cents, 5n);
+});
+
+test('an event no view takes is never made, yet it counts, is deduplicated and moves the partition clock', async () => {
+  const store = await MemoryStateStore.open({ dir: null });
+  const view = revenueView({ latePolicy: 'drop' });
+  const p = new Processor(store, { views: [compileView(view)], dedupeHorizonMs: Infinity });
+  const view1 = { event_id: 'v1', type: 'page_view', event_time: T0 + 2 * MINUTE, user_id: 'u1' } as Event;
+  const batch = recordsBatch([view1, purchase(T0 + 10_000, 7), view1].map((event, offset) => ({ offset, event })));
+  const made: number[] = [];
+  const out = await p.process(0, { ...batch, at: (i) => (made.push(i), batch.at(i)) }, { evictBefore: -Infinity });
+  assert.deepEqual(made, [1], 'only the purchase is made');
+  assert.deepEqual([out.events, out.duplicates, out.maxTime], [2, 1, T0 + 2 * MINUTE]);
+  // The page view moved the clock past the purchase's window: the purchase is late, and dropped.
+  assert.equal(out.late.get(view.name), 1);
+  assert.deepEqual(await readSpeedView(store, view), []);
 });
 
 test('a batch whose start is already applied (a replay after a crash) applies only the rest: the applied part is neither counted again nor taken for duplicates', async () => {

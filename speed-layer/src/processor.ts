@@ -1,4 +1,4 @@
-import { paneStart, slideOf, type Aggregate, type Event, type FixedWindow, type StateOp, type StateStore, type ViewDefinition } from '@lambda/shared';
+import { paneStart, slideOf, type Aggregate, type BatchEvents, type Event, type FixedWindow, type StateOp, type StateStore, type ViewDefinition } from '@lambda/shared';
 import { addExact, emptyPartial, mergePartial, type CompiledView, type ExactInt, type Partial } from './compile.ts';
 import { FIELDS, KEYS, META } from './keys.ts';
 import { BatchIds, hashId, NewIds, SeenIndex } from './seen-index.ts';
@@ -24,28 +24,27 @@ import { addToSessions, coveredWindows, coveredWindowsOfBounds, decodeSessions, 
 export type LatePolicy = ViewDefinition['latePolicy'];
 
 /**
- * A batch of one partition's records as the processor reads them: by number, in offset order. Not
- * an array of record objects: a packed batch answers from its columns (the speed layer's
- * `PackedInputs`), where an object per record was 4% of the processing thread's allocations.
+ * A batch of one partition's records is read as their events, by number, in offset order
+ * (`BatchEvents`): not an array of record objects, since a packed batch answers from its columns,
+ * where an object per record was 4% of the processing thread's allocations. An event is made (`at`)
+ * at most once per plan of the batch, only where some view takes its type, and not kept past the plan.
  */
-export interface InputBatch {
-  readonly length: number;
-  offset(i: number): number;
-  /**
-   * Null for a record that failed validation (it reaches no view). Read once per plan of the
-   * batch, and not kept past it: it may be made anew at each read (a packed batch's event).
-   */
-  event(i: number): Event | null;
-}
-
 export interface InputRecord {
   readonly offset: number;
+  /** Null for a record that failed validation (it reaches no view). */
   readonly event: Event | null;
 }
 
 /** Records as objects, as a batch (records decoded on this thread, and tests). */
-export function recordsBatch(records: readonly InputRecord[]): InputBatch {
-  return { length: records.length, offset: (i) => records[i]!.offset, event: (i) => records[i]!.event };
+export function recordsBatch(records: readonly InputRecord[]): BatchEvents {
+  return {
+    length: records.length,
+    offset: (i) => records[i]!.offset,
+    at: (i) => records[i]!.event,
+    type: (i) => records[i]!.event?.type ?? null,
+    eventId: (i) => records[i]!.event!.event_id,
+    eventTime: (i) => records[i]!.event!.event_time,
+  };
 }
 
 export interface LateEvent {
@@ -92,6 +91,8 @@ interface ViewLayout {
   windowed: CompiledView[];
   fixed: CompiledView[];
   groups: SessionGroup[];
+  /** The event types some view takes: the events of the others are never made. */
+  types: ReadonlySet<string>;
 }
 
 export class Processor {
@@ -107,7 +108,7 @@ export class Processor {
     this.now = opts.now ?? Date.now;
     const fixed = opts.views.filter((v) => v.def.window.kind !== 'session');
     const windowed = opts.views.filter((v) => v.def.window.kind !== 'session' || v.def.output.kind === 'open_sessions');
-    this.layout = { windowed, fixed, groups: sessionGroups(opts.views) };
+    this.layout = { windowed, fixed, groups: sessionGroups(opts.views), types: new Set(opts.views.flatMap((v) => v.def.input.types)) };
   }
 
   /** Lets go of what it holds for partitions other than these (after a rebalance took them away). */
@@ -115,7 +116,7 @@ export class Processor {
     for (const p of this.indexes.keys()) if (!partitions.includes(p)) this.indexes.delete(p);
   }
 
-  async process(partition: number, records: InputBatch, ctx: BatchContext): Promise<BatchOutcome> {
+  async process(partition: number, records: BatchEvents, ctx: BatchContext): Promise<BatchOutcome> {
     // A fence failure means another writer moved the offset meanwhile (a rebalance): re-plan
     // from what the store now holds; the part it already applied is skipped.
     for (;;) {
@@ -142,7 +143,7 @@ export class Processor {
     return this.store.commit(partition, plan.expected, plan.outcome.nextOffset, ops);
   }
 
-  private async plan(partition: number, records: InputBatch, ctx: BatchContext) {
+  private async plan(partition: number, records: BatchEvents, ctx: BatchContext) {
     const n = records.length;
     const stored = (await this.store.offsets([partition])).get(partition) ?? null;
     // The records before `from` are applied already (a replay after a crash): offsets ascend.
@@ -197,7 +198,7 @@ interface SessionState {
 /** The work of one batch: loaded state, then the operations that bring it up to date. */
 class BatchPlan {
   readonly lateEvents: LateEvent[] = [];
-  /** The records' events, from load to the end of run. */
+  /** The records' events that some view takes (else null), from load to the end of run. */
   private events: (Event | null)[] = [];
   private maxTime: number | null = null;
   private seenIndex!: SeenIndex;
@@ -246,9 +247,13 @@ class BatchPlan {
   ) {}
 
   /** Loads what the records from `from` on need. */
-  async load(records: InputBatch, from: number): Promise<void> {
+  async load(records: BatchEvents, from: number): Promise<void> {
     this.events = new Array<Event | null>(records.length - from);
-    for (let i = from; i < records.length; i++) this.events[i - from] = records.event(i);
+    const { types } = this.layout;
+    for (let i = from; i < records.length; i++) {
+      const type = records.type(i);
+      this.events[i - from] = type !== null && types.has(type) ? records.at(i) : null;
+    }
     const p = this.partition;
     const { windowed, groups } = this.layout;
     const cutoff = this.ctx.evictBefore;
@@ -296,16 +301,15 @@ class BatchPlan {
   }
 
   /** Runs the records from `from` on, whose events load read. */
-  run(records: InputBatch, from: number, outcome: BatchOutcome): void {
+  run(records: BatchEvents, from: number, outcome: BatchOutcome): void {
     this.firstOffset = records.offset(from);
     this.taken = new BatchIds(this.events.length);
     for (let i = from; i < records.length; i++) {
-      const e = this.events[i - from];
-      if (!e) {
+      if (records.type(i) === null) {
         outcome.invalid++;
         continue;
       }
-      const id = e.event_id;
+      const id = records.eventId(i);
       const h = hashId(id);
       if (this.taken.has(id, h) || this.seenIndex.has(id, h)) {
         outcome.duplicates++;
@@ -313,25 +317,32 @@ class BatchPlan {
       }
       this.taken.add(id, h);
       outcome.events++;
-      for (let k = 0; k < this.layout.fixed.length; k++) {
-        const v = this.layout.fixed[k]!;
-        if (!v.accepts(e)) continue;
-        const watermark = this.watermark(v.def);
-        if (this.fixed(k, v, e, this.timeOf(v.def, e), watermark)) this.late(v, records.offset(i), e, watermark);
-      }
-      for (const g of this.layout.groups) {
-        if (!g.lead.accepts(e)) continue;
-        const watermark = this.watermark(g.lead.def);
-        // The members take the same events into the same sessions: each counts the event late.
-        if (this.session(g, e, this.timeOf(g.lead.def, e), watermark)) for (const v of g.views) this.late(v, records.offset(i), e, watermark);
-      }
-      this.maxTime = this.maxTime === null ? e.event_time : Math.max(this.maxTime, e.event_time);
+      const e = this.events[i - from];
+      if (e) this.apply(e, records.offset(i));
+      const time = records.eventTime(i);
+      this.maxTime = this.maxTime === null ? time : Math.max(this.maxTime, time);
       this.remember(id, h, this.maxTime);
     }
     // The batch's commit can take as long as its planning: its events would outlive it meanwhile.
     this.events = [];
     outcome.maxTime = this.maxTime;
     for (const [view, byPolicy] of this.lateCounts) for (const n of byPolicy.values()) outcome.late.set(view, (outcome.late.get(view) ?? 0) + n);
+  }
+
+  /** The event (no duplicate) to every view that takes it, judged late or not against the partition's clock so far. */
+  private apply(e: Event, offset: number): void {
+    for (let k = 0; k < this.layout.fixed.length; k++) {
+      const v = this.layout.fixed[k]!;
+      if (!v.accepts(e)) continue;
+      const watermark = this.watermark(v.def);
+      if (this.fixed(k, v, e, this.timeOf(v.def, e), watermark)) this.late(v, offset, e, watermark);
+    }
+    for (const g of this.layout.groups) {
+      if (!g.lead.accepts(e)) continue;
+      const watermark = this.watermark(g.lead.def);
+      // The members take the same events into the same sessions: each counts the event late.
+      if (this.session(g, e, this.timeOf(g.lead.def, e), watermark)) for (const v of g.views) this.late(v, offset, e, watermark);
+    }
   }
 
   /** Processing-time views place an event at the processing clock. */

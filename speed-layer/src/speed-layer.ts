@@ -4,7 +4,6 @@ import {
   decodeEvent,
   type BatchEvents,
   type ConsumerHandle,
-  type Event,
   type EventLog,
   type Logger,
   type Offsets,
@@ -15,7 +14,7 @@ import {
 } from '@lambda/shared';
 import { compileView } from './compile.ts';
 import { speedBatches, speedDeadLetters, speedEvents, speedLag, speedLate, speedStateSize, speedWatermark } from './metrics.ts';
-import { Processor, recordsBatch, type InputBatch, type LateEvent } from './processor.ts';
+import { Processor, recordsBatch, type LateEvent } from './processor.ts';
 import { evictionCutoff, readBatchHighWaterMark } from './retention.ts';
 import { layerWatermark, readProgress, type PartitionProgress } from './watermark.ts';
 
@@ -77,26 +76,6 @@ export interface SpeedLayer {
   watermark(view: string): number | null;
 }
 
-/**
- * A batch whose events are made from its packed events when read, so the processor's plan decides
- * how long each lives; its records are not read at all.
- */
-class PackedInputs implements InputBatch {
-  constructor(private readonly events: BatchEvents) {}
-
-  get length(): number {
-    return this.events.length;
-  }
-
-  offset(i: number): number {
-    return this.events.offset(i);
-  }
-
-  event(i: number): Event | null {
-    return this.events.at(i);
-  }
-}
-
 export async function startSpeedLayer(opts: SpeedLayerOptions): Promise<SpeedLayer> {
   const views = (opts.views ?? VIEWS).map(compileView);
   const idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
@@ -136,12 +115,14 @@ export async function startSpeedLayer(opts: SpeedLayerOptions): Promise<SpeedLay
     const now = Date.now();
     // One limits object for the batch, not one per record.
     const limits: ValidateOptions = { now, maxFutureSkewMs: SPEED_SKEW_MS };
-    const records = batch.events
-      ? new PackedInputs(batch.events)
-      : recordsBatch(batch.records.map((r) => ({ offset: r.offset, event: decodeEvent(r.value, limits) })));
+    // Packed events: made when read, so the processor's plan decides how long each lives; the
+    // records are not read at all.
+    const records =
+      batch.events ??
+      recordsBatch(batch.records.map((r) => ({ offset: r.offset, event: decodeEvent(r.value, limits) })));
     return processBatch(batch.partition, records, now);
   };
-  const processBatch = async (partition: number, records: InputBatch, now: number) => {
+  const processBatch = async (partition: number, records: BatchEvents, now: number) => {
     const cutoff = evictionCutoff(hwm, watermark(maxLag), marginMs);
     const outcome = await processor.process(partition, records, { evictBefore: cutoff, onLate: sideOutput });
     stats.batches++;

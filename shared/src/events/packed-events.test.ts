@@ -46,6 +46,13 @@ test('packed and unpacked, a batch of records is the events decodeEvent finds in
       assert.deepEqual(unpackEvents(packed), texts.map((t) => decodeEvent(t, LIMITS)));
       const reader = new PackedEventsReader(packed);
       assert.deepEqual(Array.from({ length: reader.length }, (_, i) => reader.offset(i)), texts.map((_, i) => offsetOf(i)));
+      // What every event has, read without making it.
+      const read = (i: number) => (reader.type(i) === null ? null : { type: reader.type(i), event_id: reader.eventId(i), event_time: reader.eventTime(i) });
+      const made = (i: number) => {
+        const e = reader.at(i);
+        return e && { type: e.type, event_id: e.event_id, event_time: e.event_time };
+      };
+      assert.deepEqual(Array.from({ length: reader.length }, (_, i) => read(i)), Array.from({ length: reader.length }, (_, i) => made(i)));
     }),
     { numRuns: 1_000 },
   );

@@ -1,5 +1,5 @@
 import type { BatchEvents } from '../log/types.ts';
-import { EVENT_TYPES, type Event } from './schema.ts';
+import { EVENT_TYPES, type Event, type EventType } from './schema.ts';
 import { FIELD_NAMES, INTEGER, STRING, ScannedEvent, scanEvent } from './event-scanner.ts';
 import { validateEvent, withRawSize, type ValidateOptions } from './validate.ts';
 
@@ -151,6 +151,19 @@ export class PackedEventsReader implements BatchEvents {
 
   offset(i: number): number {
     return this.packed.offsets[i]!;
+  }
+
+  type(i: number): EventType | null {
+    const type = this.packed.types[i];
+    return type === undefined || type === NOT_AN_EVENT ? null : EVENT_TYPES[type & ~DECODED]!;
+  }
+
+  eventId(i: number): string {
+    return this.take(this.packed.types[i]! & DECODED ? this.packed.text : this.scannedText, 2 * i * STRING_FIELDS.length)!;
+  }
+
+  eventTime(i: number): number {
+    return this.packed.eventTimes[i]!;
   }
 
   at(i: number): Event | null {

@@ -1,4 +1,4 @@
-import type { Event } from '../events/schema.ts';
+import type { Event, EventType } from '../events/schema.ts';
 
 /**
  * The event log: one narrow interface with two back ends, Kafka (kafkajs) and the embedded
@@ -65,12 +65,22 @@ export interface RecordBatch {
   events?: BatchEvents;
 }
 
-/** A batch's events by record number; each is made anew when read, so none outlives its use. */
+/**
+ * A batch's events by record number; each is made anew when read, so none outlives its use. What
+ * every event has (type, id, time) is read without making the event: a consumer that makes only
+ * the events it uses (the speed layer: those of the types its views take) makes no object for the
+ * rest.
+ */
 export interface BatchEvents {
   readonly length: number;
   at(i: number): Event | null;
   /** The offset of record `i`: a consumer of the events need not read the records for it. */
   offset(i: number): number;
+  /** The type of record `i`'s event; null where `at(i)` is. */
+  type(i: number): EventType | null;
+  /** The event_id and event_time of record `i`'s event, where it has one. */
+  eventId(i: number): string;
+  eventTime(i: number): number;
 }
 
 /** Per-partition offsets. */

@@ -473,8 +473,9 @@ class BatchPlan {
         windows.push({ j, key: KEYS.window(def.name, start) });
         this.index(KEYS.windows(def.name), String(start), end);
       }
-      for (const [closed, byKey] of byClosed) {
-        for (const [key, acc] of byKey) {
+      // forEach, not for-of, over the keys: for-of makes an entry array per key.
+      byClosed.forEach((byKey, closed) =>
+        byKey.forEach((acc, key) => {
           // Named once per key, not once per window: every window holding the pane takes the same.
           const rows = FIELDS.rows(key);
           const fields = v.aggregates.map((a) => FIELDS.aggregate(a.def.name, key));
@@ -487,8 +488,8 @@ class BatchPlan {
             this.incr(wk, rows, acc.events);
             v.aggregates.forEach((a, i) => this.addPartial(wk, a.def, key, fields[i]!, acc.partials[i]!));
           }
-        }
-      }
+        }),
+      );
     }
   }
 
@@ -537,14 +538,15 @@ class BatchPlan {
     // Named once, not per key: each name made anew was hashed anew by the maps it keys.
     const lists = KEYS.sessions(g.state);
     const index = KEYS.sessionIndex(g.state);
-    for (const [key, state] of this.sessions.get(g.state) ?? []) {
-      if (state.before < 0) continue;
+    // forEach, not for-of: for-of makes an entry array per key.
+    this.sessions.get(g.state)?.forEach((state, key) => {
+      if (state.before < 0) return;
       this.set(lists, key, encodeSessions(state.list, g.aggregates));
       let until = -Infinity;
       for (const s of state.list) until = Math.max(until, retainedUntil(g, s));
       this.index(index, key, until);
       for (const v of g.views) if (v.def.output.kind === 'open_sessions') this.countOpen(v.def.name, v.def.output.sizeMs, g.gapMs, state);
-    }
+    });
   }
 
   /**

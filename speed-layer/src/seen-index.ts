@@ -56,6 +56,11 @@ export class SeenIndex {
 export class NewIds {
   private readonly ids: string[];
   private readonly hashes: Uint32Array;
+  /**
+   * Where each id ends among the ids one after another: counted as each comes in, where reading
+   * every id's length again at the commit touched tens of thousands of strings long out of the cache.
+   */
+  private readonly ends: Uint32Array;
   private count = 0;
   private text: string | null = null;
 
@@ -67,6 +72,7 @@ export class NewIds {
   constructor(capacity: number) {
     this.ids = new Array<string>(capacity);
     this.hashes = new Uint32Array(capacity);
+    this.ends = new Uint32Array(capacity);
   }
 
   get length(): number {
@@ -76,13 +82,15 @@ export class NewIds {
   push(id: string, h: number): void {
     if (this.count === this.hashes.length) throw new Error(`a batch adds at most ${this.hashes.length} ids`);
     this.ids[this.count] = id;
-    this.hashes[this.count++] = h;
+    this.hashes[this.count] = h;
+    this.ends[this.count] = (this.count === 0 ? 0 : this.ends[this.count - 1]!) + id.length;
+    this.count++;
     this.text = null;
   }
 
-  /** The `i`th id. */
-  id(i: number): string {
-    return this.ids[i]!;
+  /** Where the `i`th id ends among the ids one after another. */
+  end(i: number): number {
+    return this.ends[i]!;
   }
 
   /** The ids' hashes, in order. */
@@ -178,7 +186,7 @@ class IdTable {
     const bounds = new Uint32Array(ids.length + 1);
     // The header holds digits and commas only: its colon is the first.
     bounds[0] = blob.indexOf(':') + 1;
-    for (let i = 0; i < ids.length; i++) bounds[i + 1] = bounds[i]! + ids.id(i).length;
+    for (let i = 0; i < ids.length; i++) bounds[i + 1] = bounds[0] + ids.end(i);
     this.addAll(blob, bounds, ids.idHashes);
   }
 

@@ -329,7 +329,7 @@ class BatchPlan {
     for (const [view, byPolicy] of this.lateCounts) for (const n of byPolicy.values()) outcome.late.set(view, (outcome.late.get(view) ?? 0) + n);
   }
 
-  /** The event (no duplicate) to every view that takes it, judged late or not against the partition's clock so far. */
+  /** Hands an event seen for the first time to every view that takes it, each judging it late or not against the partition's clock so far. */
   private apply(e: Event, offset: number): void {
     for (let k = 0; k < this.layout.fixed.length; k++) {
       const v = this.layout.fixed[k]!;
@@ -516,8 +516,8 @@ class BatchPlan {
     const closed = watermark >= span.last + g.gapMs + def.allowedLatenessMs;
     if (closed && def.latePolicy !== 'update') return true;
     // Only the bounds of the loaded sessions are kept, for flushSessions to diff against, all in
-    // one array: the sessions were decoded for this batch, and a copy of each was 40% of this
-    // step's allocations.
+    // one array: the sessions were decoded for this batch, and a copy of each was about half of
+    // this step's allocations.
     if (state.before < 0) {
       state.before = this.beforeBounds.length;
       for (let i = 0; i < state.list.length; i++) this.beforeBounds.push(state.list[i]!.first, state.list[i]!.last);

@@ -106,9 +106,9 @@ export async function startWorkerConsumer(logOptions: KafkaLogOptions, opts: Con
 }
 
 /**
- * A batch as it came over. Its records are unpacked when first read: a consumer of its events (the
- * speed layer) finds their offsets there, and an object per record was 5% of what its processing
- * thread allocated.
+ * A batch as it came over. Its records, where they came over, are unpacked when first read: a
+ * consumer of its events finds their offsets there, and an object per record was 5% of what the
+ * speed layer's processing thread allocated.
  */
 function packedBatch({ topic, partition, records: packed, events }: WorkerBatch): RecordBatch {
   let records: LogRecord[] | null = null;

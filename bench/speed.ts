@@ -1,7 +1,9 @@
 // `npm run bench -- speed [--events N] [--naive-events M] [--batch-records B]`: the speed layer's sustained events/s
 // from real Kafka into real Redis for all the workload's views, exactly-once on (fenced commits),
 // against two baselines measured in the same run on the same topic:
-// - the limit: a raw kafkajs consumer that only counts records;
+// - the limit: a raw kafkajs consumer that only counts records, run before the speed layer and
+//   again after it, the ratio taken to the mean of the two: this machine's speed drifts 15-30%
+//   within minutes, and one raw run a minute before the speed run moved the ratio with it;
 // - the common tutorial design: a consumer that updates Redis once per event (one MULTI per event,
 //   awaited before the next), the same views' windows and aggregates, no dedupe, no exactly-once.
 //   It is run over the first M events only: its rate is flat, and a full run would take an hour.
@@ -86,16 +88,15 @@ try {
   });
   console.error(`speed bench: produced ${events} events in ${filled.toFixed(1)} s`);
 
-  const beforeRaw = await cpuNow();
-  const raw = await rawConsumeRate(kafka, `${prefix}bench-raw`, topic, events);
-  const rawCpu = cpuSince(beforeRaw, await cpuNow());
-  console.error(`speed bench: raw kafkajs consume ${Math.round(raw)} ev/s`);
+  const before = await rawRun('before');
   const beforeSpeed = await cpuNow();
   const speed = await speedRun();
   const speedCpu = cpuSince(beforeSpeed, await cpuNow());
   console.error(`speed bench: speed layer ${Math.round(speed.rate)} ev/s; RSS ${mib(speed.rss.start)} -> ${mib(speed.rss.end)} MiB (max ${mib(speed.rss.firstHalfMax)} in the first half, ${mib(speed.rss.secondHalfMax)} in the second)`);
+  const after = await rawRun('after');
+  const raw = (before.rate + after.rate) / 2;
   const cpu = {
-    raw_consume_us_per_event: perEvent(rawCpu.node),
+    raw_consume_us_per_event: perEvent((before.cpu + after.cpu) / 2),
     speed_us_per_event: perEvent(speedCpu.node),
     speed_redis_us_per_event: perEvent(speedCpu.redis),
     speed_cores_busy: round((speedCpu.node + speedCpu.redis) / speedCpu.seconds),
@@ -117,6 +118,7 @@ try {
       views: VIEWS.length,
       speed_events_per_s: Math.round(speed.rate),
       raw_consume_events_per_s: Math.round(raw),
+      raw_consume_runs_events_per_s: { before: Math.round(before.rate), after: Math.round(after.rate) },
       naive_events_per_s: Math.round(naive),
       naive_events: naiveEvents,
       ratio_to_consume_only: round(vsRaw),
@@ -147,9 +149,18 @@ try {
   await naiveRedis.quit();
   const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
   await admin.deleteTopics({ topics }).catch(() => undefined);
-  await admin.deleteGroups([`${prefix}speed`, `${prefix}bench-raw`, `${prefix}bench-naive`]).catch(() => undefined);
+  await admin.deleteGroups([`${prefix}speed`, `${prefix}bench-raw-before`, `${prefix}bench-raw-after`, `${prefix}bench-naive`]).catch(() => undefined);
   await admin.disconnect();
   await rm(dataDir, { recursive: true, force: true });
+}
+
+/** The raw consume-only rate over the whole topic, and the process's CPU seconds for it. */
+async function rawRun(when: 'before' | 'after'): Promise<{ rate: number; cpu: number }> {
+  const start = await cpuNow();
+  const rate = await rawConsumeRate(kafka, `${prefix}bench-raw-${when}`, topic, events);
+  const cpu = cpuSince(start, await cpuNow()).node;
+  console.error(`speed bench: raw kafkajs consume (${when} the speed layer) ${Math.round(rate)} ev/s, ${perEvent(cpu)} us of CPU per event`);
+  return { rate, cpu };
 }
 
 /** `lambda speed --once` over the whole topic, in process, timed like the raw loop from its assignment. */

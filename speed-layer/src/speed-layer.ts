@@ -168,7 +168,7 @@ export async function startSpeedLayer(opts: SpeedLayerOptions): Promise<SpeedLay
     // thread that plans and commits (embedded log: ignored).
     worker: true,
     // And parses and validates the events there: a quarter of this thread's time otherwise. The
-    // records themselves are not read here (PackedInputs), so they stay there.
+    // records themselves are not read here (the processor reads the events), so they stay there.
     decodeEvents: { maxFutureSkewMs: SPEED_SKEW_MS, eventsOnly: true },
     startOffsets: storedOffsets,
     // Group offsets trail the store and may belong to an earlier store under the same group.

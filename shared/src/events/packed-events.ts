@@ -159,7 +159,7 @@ export class PackedEventsReader implements BatchEvents {
   }
 
   eventId(i: number): string {
-    return this.take(this.packed.types[i]! & DECODED ? this.packed.text : this.scannedText, 2 * i * STRING_FIELDS.length)!;
+    return this.take(this.stringsOf(this.packed.types[i]!), 2 * i * STRING_FIELDS.length)!;
   }
 
   eventTime(i: number): number {
@@ -167,10 +167,10 @@ export class PackedEventsReader implements BatchEvents {
   }
 
   at(i: number): Event | null {
-    const { types, eventTimes, amounts, text } = this.packed;
+    const { types, eventTimes, amounts } = this.packed;
     const type = types[i];
     if (type === undefined || type === NOT_AN_EVENT) return null;
-    const from = type & DECODED ? text : this.scannedText;
+    const from = this.stringsOf(type);
     // The fields' spans lie in STRING_FIELDS order. Named stores, not a loop over field names: one
     // hidden class per combination of fields.
     const span = 2 * i * STRING_FIELDS.length;
@@ -187,6 +187,11 @@ export class PackedEventsReader implements BatchEvents {
     if (country !== undefined) e.country = country;
     if (!Number.isNaN(amounts[i])) e.amount_cents = amounts[i];
     return e as unknown as Event;
+  }
+
+  /** Where the string values of a record of packed `type` lie: in `text` for a DECODED one. */
+  private stringsOf(type: number): string {
+    return type & DECODED ? this.packed.text : this.scannedText;
   }
 
   /** The string whose span starts at `span`, or undefined where the field is absent. */

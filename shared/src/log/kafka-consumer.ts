@@ -268,7 +268,7 @@ function toRecords(batch: Batch, topic: string, end: number): LogRecord[] {
     const m = messages[n]!;
     const offset = Number(m.offset);
     if (offset >= end) break;
-    out[n] = new FetchedRecord(topic, partition, offset, Number(m.timestamp), m.key, m.value ?? EMPTY);
+    out[n] = new FetchedRecord(topic, partition, offset, m.timestamp, m.key, m.value ?? EMPTY);
   }
   out.length = n;
   return out;
@@ -280,17 +280,23 @@ const EMPTY = Buffer.alloc(0);
  * A record as fetched: its key and value are decoded from the fetched bytes when read, so a consumer
  * that passes bytes on (the archiver) never pays for strings it does not use. The value is not kept:
  * a consumer that parses it reads it once, and a kept string would live as long as its batch, which
- * the young generation's collections copy over and over.
+ * the young generation's collections copy over and over. The timestamp is kafkajs's text, read as a
+ * number when asked: a 13-digit number parsed per record was half of this conversion's cost (about
+ * 90 of 190 ns in a micro-run), and the speed layer never asks.
  */
 export class FetchedRecord implements LogRecord {
   constructor(
     readonly topic: string,
     readonly partition: number,
     readonly offset: number,
-    readonly timestamp: number,
+    private readonly timestampText: string,
     readonly keyBytes: Buffer | null,
     readonly valueBytes: Buffer,
   ) {}
+
+  get timestamp(): number {
+    return Number(this.timestampText);
+  }
 
   get key(): string | null {
     return this.keyBytes === null ? null : this.keyBytes.toString();

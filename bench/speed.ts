@@ -7,6 +7,9 @@
 // - the common tutorial design: a consumer that updates Redis once per event (one MULTI per event,
 //   awaited before the next), the same views' windows and aggregates, no dedupe, no exactly-once.
 //   It is run over the first M events only: its rate is flat, and a full run would take an hour.
+// And, to show where the rest goes, the speed layer's own consumer alone (its thread fetching and
+// decoding the events as in the speed run, the batches only counted): what any work on the events
+// is bounded by, on this consumer, before a view or the store is touched.
 // RSS is sampled through the speed run (start, end, max) to show that state and memory stay bounded.
 // CPU time is counted around the raw and the speed runs (this process with all its threads, and the
 // Redis server), per event: on a machine whose cores the speed run fills, the ratio to consume-only
@@ -32,7 +35,7 @@ import {
   type FixedWindow,
 } from '@lambda/shared';
 import { openEventLog } from '@lambda/shared/log/open';
-import { DEFAULT_MAX_BATCH_RECORDS, compileView, startSpeedLayer } from '@lambda/speed-layer';
+import { DEFAULT_MAX_BATCH_RECORDS, compileView, speedConsumeOptions, startSpeedLayer } from '@lambda/speed-layer';
 import { fillTopic, machine, rawConsumeRate, timedFromAssignment } from './_kafka.ts';
 
 const { values } = parseArgs({
@@ -95,8 +98,10 @@ try {
   console.error(`speed bench: speed layer ${Math.round(speed.rate)} ev/s; RSS ${mib(speed.rss.start)} -> ${mib(speed.rss.end)} MiB (max ${mib(speed.rss.firstHalfMax)} in the first half, ${mib(speed.rss.secondHalfMax)} in the second)`);
   const after = await rawRun('after');
   const raw = (before.rate + after.rate) / 2;
+  const alone = await consumerAloneRun();
   const cpu = {
     raw_consume_us_per_event: perEvent((before.cpu + after.cpu) / 2),
+    consumer_alone_us_per_event: perEvent(alone.cpu),
     speed_us_per_event: perEvent(speedCpu.node),
     speed_redis_us_per_event: perEvent(speedCpu.redis),
     speed_cores_busy: round((speedCpu.node + speedCpu.redis) / speedCpu.seconds),
@@ -109,7 +114,9 @@ try {
 
   const vsRaw = speed.rate / raw;
   const vsNaive = speed.rate / naive;
-  console.error(`speed bench: ratio to consume-only ${vsRaw.toFixed(2)} (goal >= 0.6); to naive ${vsNaive.toFixed(1)} (goal >= 30)`);
+  console.error(
+    `speed bench: ratio to consume-only ${vsRaw.toFixed(2)} (goal >= 0.6), its consumer alone ${(alone.rate / raw).toFixed(2)}; to naive ${vsNaive.toFixed(1)} (goal >= 30)`,
+  );
   console.log(
     JSON.stringify({
       bench: 'speed',
@@ -119,6 +126,8 @@ try {
       speed_events_per_s: Math.round(speed.rate),
       raw_consume_events_per_s: Math.round(raw),
       raw_consume_runs_events_per_s: { before: Math.round(before.rate), after: Math.round(after.rate) },
+      consumer_alone_events_per_s: Math.round(alone.rate),
+      ratio_consumer_alone_to_consume_only: round(alone.rate / raw),
       naive_events_per_s: Math.round(naive),
       naive_events: naiveEvents,
       ratio_to_consume_only: round(vsRaw),
@@ -149,7 +158,7 @@ try {
   await naiveRedis.quit();
   const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
   await admin.deleteTopics({ topics }).catch(() => undefined);
-  await admin.deleteGroups([`${prefix}speed`, `${prefix}bench-raw-before`, `${prefix}bench-raw-after`, `${prefix}bench-naive`]).catch(() => undefined);
+  await admin.deleteGroups([`${prefix}speed`, `${prefix}bench-raw-before`, `${prefix}bench-raw-after`, `${prefix}bench-consumer-alone`, `${prefix}bench-naive`]).catch(() => undefined);
   await admin.disconnect();
   await rm(dataDir, { recursive: true, force: true });
 }
@@ -160,6 +169,29 @@ async function rawRun(when: 'before' | 'after'): Promise<{ rate: number; cpu: nu
   const rate = await rawConsumeRate(kafka, `${prefix}bench-raw-${when}`, topic, events);
   const cpu = cpuSince(start, await cpuNow()).node;
   console.error(`speed bench: raw kafkajs consume (${when} the speed layer) ${Math.round(rate)} ev/s, ${perEvent(cpu)} us of CPU per event`);
+  return { rate, cpu };
+}
+
+/** The speed layer's consumer over the whole topic with nothing done to the events, timed like the others; and its CPU seconds. */
+async function consumerAloneRun(): Promise<{ rate: number; cpu: number }> {
+  const start = await cpuNow();
+  const timed = timedFromAssignment(log);
+  let seen = 0;
+  const handle = await timed.log.consume({
+    ...(await speedConsumeOptions(log, batchRecords)),
+    group: 'bench-consumer-alone',
+    untilEnd: true,
+    startOffsets: async (partitions) => new Map(partitions.map((p) => [p, 0])),
+    onBatch: async (batch) => {
+      seen += batch.events!.length;
+    },
+  });
+  await handle.done;
+  const seconds = (performance.now() - timed.assignedAt()) / 1000;
+  const cpu = cpuSince(start, await cpuNow()).node;
+  if (seen !== events) throw new Error(`the consumer alone read ${seen} of ${events} records`);
+  const rate = events / seconds;
+  console.error(`speed bench: the speed layer's consumer alone (events decoded on its thread, no views, no store) ${Math.round(rate)} ev/s, ${perEvent(cpu)} us of CPU per event`);
   return { rate, cpu };
 }
 

@@ -3,6 +3,7 @@ import {
   VIEWS,
   decodeEvent,
   type BatchEvents,
+  type ConsumeOptions,
   type ConsumerHandle,
   type EventLog,
   type Logger,
@@ -74,6 +75,32 @@ export interface SpeedLayer {
   readonly done: Promise<SpeedStats>;
   /** The layer watermark of a view as this instance sees it (its own partitions). */
   watermark(view: string): number | null;
+}
+
+/**
+ * How the speed layer reads the events topic, callbacks aside: the speed bench runs a consumer of
+ * these alone, with no views, to show how much of the consume-only rate is left once the events
+ * are decoded at all.
+ */
+export async function speedConsumeOptions(
+  log: EventLog,
+  maxBatchRecords = DEFAULT_MAX_BATCH_RECORDS,
+): Promise<Pick<ConsumeOptions, 'topic' | 'maxBatchRecords' | 'concurrentPartitions' | 'fetchAhead' | 'worker' | 'decodeEvents'>> {
+  return {
+    topic: TOPICS.events,
+    maxBatchRecords,
+    // State is per partition: while one partition's commit runs in Redis, another's batch is planned.
+    concurrentPartitions: await log.partitionCount(TOPICS.events),
+    // The store's commit is fenced on its offsets: a batch landing after its partition moved on
+    // to another member is applied once, by whichever commits first.
+    fetchAhead: true,
+    // Kafka: kafkajs fetches and decodes on a worker thread, so its garbage and CPU stay off the
+    // thread that plans and commits (embedded log: ignored).
+    worker: true,
+    // And parses and validates the events there: a quarter of this thread's time otherwise. The
+    // records themselves are not read here (the processor reads the events), so they stay there.
+    decodeEvents: { maxFutureSkewMs: SPEED_SKEW_MS, eventsOnly: true },
+  };
 }
 
 export async function startSpeedLayer(opts: SpeedLayerOptions): Promise<SpeedLayer> {
@@ -155,21 +182,9 @@ export async function startSpeedLayer(opts: SpeedLayerOptions): Promise<SpeedLay
     return new Map(partitions.map((p) => [p, stored.get(p) ?? 0]));
   };
   handle = await opts.log.consume({
+    ...(await speedConsumeOptions(opts.log, opts.maxBatchRecords)),
     group: SPEED_GROUP,
-    topic: TOPICS.events,
     untilEnd: opts.once === true,
-    maxBatchRecords: opts.maxBatchRecords ?? DEFAULT_MAX_BATCH_RECORDS,
-    // State is per partition: while one partition's commit runs in Redis, another's batch is planned.
-    concurrentPartitions: await opts.log.partitionCount(TOPICS.events),
-    // The store's commit is fenced on its offsets: a batch landing after its partition moved on
-    // to another member is applied once, by whichever commits first.
-    fetchAhead: true,
-    // Kafka: kafkajs fetches and decodes on a worker thread, so its garbage and CPU stay off the
-    // thread that plans and commits (embedded log: ignored).
-    worker: true,
-    // And parses and validates the events there: a quarter of this thread's time otherwise. The
-    // records themselves are not read here (the processor reads the events), so they stay there.
-    decodeEvents: { maxFutureSkewMs: SPEED_SKEW_MS, eventsOnly: true },
     startOffsets: storedOffsets,
     // Group offsets trail the store and may belong to an earlier store under the same group.
     drainedOffsets: storedOffsets,

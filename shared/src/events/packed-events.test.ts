@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { FetchedRecords } from '../log/record-batches.ts';
 import { eventArbitraries, zodEvent } from '../testing/event-arbitraries.ts';
 import { decodeEvent, decodePacked, PackedEventsReader, STRING_FIELDS, type PackedEvents } from './packed-events.ts';
 import { eventSchema } from './schema.ts';
@@ -30,7 +31,7 @@ test('decodeEvent returns the event zod accepts for the text, with the future-sk
 const LIMITS = { now: NOW, maxFutureSkewMs: SKEW };
 /** Records at offsets that are not their numbers in the batch, as after a fetch from mid-log. */
 const offsetOf = (i: number) => 5 + 3 * i;
-const records = (texts: string[]) => texts.map((value, i) => ({ offset: offsetOf(i), value, valueBytes: Buffer.from(value) }));
+const records = (texts: string[]) => FetchedRecords.of(texts.map((value, i) => ({ offset: offsetOf(i), timestamp: 0, keyBytes: null, valueBytes: Buffer.from(value) })));
 /** Every event of a packed batch, read in turn. */
 const unpackEvents = (packed: PackedEvents) => {
   const reader = new PackedEventsReader(packed);
@@ -70,5 +71,5 @@ test('strings of several UTF-16 units per character, escapes and empty batches c
   const plain = { event_id: 'e-1', type: 'purchase' as const, event_time: 5, user_id: 'u "1"', product_id: 'p', amount_cents: 0 };
   const texts = [JSON.stringify(event), 'not json', JSON.stringify(plain), JSON.stringify(event)];
   assert.deepEqual(unpackEvents(decodePacked(records(texts), LIMITS)), [event, null, plain, event]);
-  assert.deepEqual(unpackEvents(decodePacked([], LIMITS)), []);
+  assert.deepEqual(unpackEvents(decodePacked(records([]), LIMITS)), []);
 });

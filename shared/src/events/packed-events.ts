@@ -1,3 +1,4 @@
+import type { FetchedRecords } from '../log/record-batches.ts';
 import type { BatchEvents } from '../log/types.ts';
 import { EVENT_TYPES, type Event, type EventType } from './schema.ts';
 import { FIELD_NAMES, INTEGER, STRING, ScannedEvent, scanEvent } from './event-scanner.ts';
@@ -63,18 +64,11 @@ export function decodeEvent(text: string, limits: ValidateOptions): Event | null
   return v.ok ? v.event : null;
 }
 
-/** A record's offset, and its value as its UTF-8 bytes and as text (decoded when read). */
-export interface RecordValue {
-  readonly offset: number;
-  readonly valueBytes: Uint8Array;
-  readonly value: string;
-}
-
 /**
  * The events of `records`, as `decodeEvent` decodes their values, packed: read by the scanner
  * (event-scanner.ts) where it vouches for a value, else decoded, and null where that finds none.
  */
-export function decodePacked(records: readonly RecordValue[], limits: ValidateOptions): PackedEvents {
+export function decodePacked(records: FetchedRecords, limits: ValidateOptions): PackedEvents {
   const n = records.length;
   const fields = STRING_FIELDS.length;
   const offsets = new Float64Array(n);
@@ -83,18 +77,18 @@ export function decodePacked(records: readonly RecordValue[], limits: ValidateOp
   const amounts = new Float64Array(n);
   const spans = new Int32Array(2 * n * fields);
   let capacity = 0;
-  for (const r of records) capacity += r.valueBytes.length;
+  for (let i = 0; i < n; i++) capacity += records.valueEnd(i) - records.valueStart(i);
   if (scratch.length < capacity) scratch = new Uint8Array(capacity);
   const raw = scratch;
   let at = 0;
   // Appended piece by piece, V8 keeps the text as a rope and copies it out once.
   let text = '';
   const scanned = new ScannedEvent();
+  const bytes = records.bytes;
   for (let i = 0; i < n; i++) {
-    const bytes = records[i]!.valueBytes;
-    offsets[i] = records[i]!.offset;
+    offsets[i] = records.offset(i);
     let span = 2 * i * fields;
-    if (scanEvent(bytes, 0, bytes.length, limits, scanned)) {
+    if (scanEvent(bytes, records.valueStart(i), records.valueEnd(i), limits, scanned)) {
       types[i] = scanned.type;
       eventTimes[i] = scanned.integers[SCANNED_TIME]!;
       amounts[i] = scanned.kinds[SCANNED_AMOUNT] === INTEGER ? scanned.integers[SCANNED_AMOUNT]! : NaN;
@@ -111,7 +105,7 @@ export function decodePacked(records: readonly RecordValue[], limits: ValidateOp
       }
       continue;
     }
-    const e = decodeEvent(records[i]!.value, limits) as EventFields | null;
+    const e = decodeEvent(records.value(i), limits) as EventFields | null;
     if (!e) {
       types[i] = NOT_AN_EVENT;
       continue;

@@ -1,6 +1,7 @@
 import type { Batch, Consumer, EachBatchPayload } from 'kafkajs';
 import type { KafkaLog } from './kafka-log.ts';
-import type { ConsumeOptions, ConsumerHandle, LogRecord, Offsets } from './types.ts';
+import { FetchedRecords } from './record-batches.ts';
+import type { ConsumeOptions, ConsumerHandle, LogRecord, Offsets, RecordBatch } from './types.ts';
 
 /** How often an `untilEnd` member looks where the partitions other members hold have got to. */
 const PEER_POLL_MS = 500;
@@ -206,7 +207,7 @@ export class KafkaConsumer implements ConsumerHandle {
       const chunk = records.length <= max ? records : records.slice(i, i + max);
       this.deliveredSinceFetch += chunk.length;
       this.idle = false;
-      const last = chunk[chunk.length - 1]!.offset;
+      const last = chunk instanceof FetchedRecords ? chunk.offset(chunk.length - 1) : chunk[chunk.length - 1]!.offset;
       const work = this.deliver(partition, chunk, last + 1 >= end).finally(() => {
         if (this.inFlight.get(partition) === work) this.inFlight.delete(partition);
       });
@@ -233,10 +234,10 @@ export class KafkaConsumer implements ConsumerHandle {
    * other thread's whole plan and commit, while this one decodes the next fetch: its young
    * generation's collections copied them over and over (1M events: 15% of its collection time).
    */
-  private deliver(partition: number, records: LogRecord[], atEnd: boolean): Promise<void> {
+  private deliver(partition: number, records: LogRecord[] | FetchedRecords, atEnd: boolean): Promise<void> {
     let handed: Promise<void>;
     try {
-      handed = this.opts.onBatch({ topic: this.opts.topic, partition, records });
+      handed = this.opts.onBatch(records instanceof FetchedRecords ? fetchedBatch(this.opts.topic, partition, records) : { topic: this.opts.topic, partition, records });
     } catch (e) {
       handed = Promise.reject(e as Error);
     }
@@ -257,9 +258,46 @@ export class KafkaConsumer implements ConsumerHandle {
   }
 }
 
-/** kafkajs messages (string offsets, Buffer keys and values) to records, stopping at `end`. */
-function toRecords(batch: Batch, topic: string, end: number): LogRecord[] {
+/**
+ * A batch as the Kafka consumer hands it out. Where the thread's kafkajs handed over columns
+ * (kafkajs-records.ts) they are in `fetched`, and `records` are made from them when read: the
+ * consumer thread of a worker consumer reads the columns only.
+ */
+export interface FetchedBatch extends RecordBatch {
+  fetched?: FetchedRecords;
+}
+
+function fetchedBatch(topic: string, partition: number, fetched: FetchedRecords): FetchedBatch {
+  let records: LogRecord[] | null = null;
+  return {
+    topic,
+    partition,
+    fetched,
+    get records() {
+      return (records ??= Array.from(
+        { length: fetched.length },
+        (_, i) =>
+          new FetchedRecord(
+            topic,
+            partition,
+            fetched.offset(i),
+            String(fetched.timestamp(i)),
+            fetched.keyStart(i) < 0 ? null : fetched.bytes.subarray(fetched.keyStart(i), fetched.keyEnd(i)),
+            fetched.bytes.subarray(fetched.valueStart(i), fetched.valueEnd(i)),
+          ),
+      ));
+    },
+  };
+}
+
+/**
+ * A fetched partition's records before `end`: kafkajs messages (string offsets, Buffer keys and
+ * values) as records, or the columns where this thread's kafkajs handed over columns.
+ */
+function toRecords(batch: Batch, topic: string, end: number): LogRecord[] | FetchedRecords {
   const { partition, messages } = batch;
+  const fetched: unknown = messages;
+  if (fetched instanceof FetchedRecords) return fetched.slice(0, fetched.before(end));
   // Made to size: a fetched partition holds tens of thousands of records, and pushed one by one the
   // array was copied at each growth.
   const out = new Array<LogRecord>(messages.length);

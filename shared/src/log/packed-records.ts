@@ -1,4 +1,4 @@
-import type { FetchedRecord } from './kafka-consumer.ts';
+import type { FetchedRecords } from './record-batches.ts';
 import type { LogRecord } from './types.ts';
 
 /**
@@ -17,25 +17,26 @@ export interface PackedBatch {
 
 const FIELDS = 4;
 
-export function packRecords(topic: string, partition: number, records: readonly FetchedRecord[]): PackedBatch {
+export function packRecords(topic: string, partition: number, records: FetchedRecords): PackedBatch {
+  const n = records.length;
   let size = 0;
-  for (const r of records) size += (r.keyBytes?.length ?? 0) + r.valueBytes.length;
+  for (let i = 0; i < n; i++) size += Math.max(0, records.keyEnd(i) - records.keyStart(i)) + records.valueEnd(i) - records.valueStart(i);
   const bytes = new Uint8Array(size);
-  const meta = new Float64Array(records.length * FIELDS);
+  const meta = new Float64Array(n * FIELDS);
   let at = 0;
-  for (let i = 0; i < records.length; i++) {
-    const r = records[i]!;
+  for (let i = 0; i < n; i++) {
     const m = i * FIELDS;
-    meta[m] = r.offset;
-    meta[m + 1] = r.timestamp;
-    meta[m + 2] = r.keyBytes === null ? -1 : r.keyBytes.length;
-    meta[m + 3] = r.valueBytes.length;
-    if (r.keyBytes !== null) {
-      bytes.set(r.keyBytes, at);
-      at += r.keyBytes.length;
+    const keyStart = records.keyStart(i);
+    meta[m] = records.offset(i);
+    meta[m + 1] = records.timestamp(i);
+    meta[m + 2] = keyStart < 0 ? -1 : records.keyEnd(i) - keyStart;
+    meta[m + 3] = records.valueEnd(i) - records.valueStart(i);
+    if (keyStart >= 0) {
+      bytes.set(records.bytes.subarray(keyStart, records.keyEnd(i)), at);
+      at += records.keyEnd(i) - keyStart;
     }
-    bytes.set(r.valueBytes, at);
-    at += r.valueBytes.length;
+    bytes.set(records.bytes.subarray(records.valueStart(i), records.valueEnd(i)), at);
+    at += records.valueEnd(i) - records.valueStart(i);
   }
   return { topic, partition, bytes: bytes.buffer, meta };
 }

@@ -1,8 +1,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { decodePacked, type PackedEvents } from '../events/packed-events.ts';
 import { KafkaLog } from './kafka-log.ts';
-import type { FetchedRecord } from './kafka-consumer.ts';
+import type { FetchedBatch, FetchedRecord } from './kafka-consumer.ts';
+import { decodeRecordBatchesHere } from './kafkajs-records.ts';
 import { packRecords } from './packed-records.ts';
+import { FetchedRecords } from './record-batches.ts';
 import { ThreadChannel } from './thread-channel.ts';
 import type { ConsumeOptions, ConsumerHandle, Offsets } from './types.ts';
 import { threadLogger, type WorkerBatch, type WorkerConsumerData } from './worker-consumer.ts';
@@ -13,6 +15,7 @@ import { threadLogger, type WorkerBatch, type WorkerConsumerData } from './worke
  */
 
 const data = workerData as WorkerConsumerData;
+decodeRecordBatchesHere();
 const port = parentPort!;
 let handle: ConsumerHandle | null = null;
 const channel = new ThreadChannel(port, {
@@ -30,13 +33,15 @@ const opts: ConsumeOptions = {
   worker: false,
   // The consumer only ever hands out the records it fetched. Not an async function, which would
   // keep the batch's records for as long as the other thread takes to process it (see `deliver`).
-  onBatch: (batch) => {
-    const records = decodeEvents?.eventsOnly ? null : packRecords(batch.topic, batch.partition, batch.records as FetchedRecord[]);
+  onBatch: (batch: FetchedBatch) => {
+    // kafkajs decoded the batches the columns' decoder declined (compressed ones, say).
+    const fetched = batch.fetched ?? FetchedRecords.of(batch.records as FetchedRecord[]);
+    const records = decodeEvents?.eventsOnly ? null : packRecords(batch.topic, batch.partition, fetched);
     const transfer = records ? [records.bytes, records.meta.buffer as ArrayBuffer] : [];
     let events: PackedEvents | null = null;
     if (decodeEvents) {
       const limits = { now: Date.now(), maxFutureSkewMs: decodeEvents.maxFutureSkewMs };
-      events = decodePacked(batch.records as FetchedRecord[], limits);
+      events = decodePacked(fetched, limits);
       transfer.push(...[events.offsets, events.types, events.eventTimes, events.amounts, events.spans, events.raw].map((a) => a.buffer as ArrayBuffer));
     }
     return channel.call<void>('onBatch', { topic: batch.topic, partition: batch.partition, records, events } satisfies WorkerBatch, transfer);

@@ -12,9 +12,10 @@ import type { ConsumeOptions, ConsumerHandle, LogRecord, Offsets, RecordBatch } 
  * record into objects (a Long for its offset, Buffers for key and value, strings for its
  * timestamp): per record about 1.4 KB of short-lived garbage and a tenth of a busy consumer's CPU,
  * all on the thread that also processes the batches. Here kafkajs runs on its own thread, with its
- * own heap, and each batch comes over as one block of bytes (packed-records.ts), with its events
- * decoded there when asked (packed-events.ts). Behaviour is the
- * Kafka consumer's (kafka-consumer.ts): the same one runs there, its callbacks calls back to here.
+ * own heap, where it hands the fetched record batches to our decoder (record-batches.ts), and each
+ * batch comes over as one block of bytes (packed-records.ts), with its events decoded there when
+ * asked (packed-events.ts). Behaviour is the Kafka consumer's (kafka-consumer.ts): the same one
+ * runs there, its callbacks calls back to here.
  */
 
 /** What the worker is started with: everything that is not a function, and which callbacks there are. */

@@ -85,6 +85,12 @@ export interface BatchContext {
 
 export class OffsetGapError extends Error {}
 
+interface Held {
+  /** At the offset committed. */
+  index: SeenIndex;
+  maxTime: number | null;
+}
+
 /** The views as a batch works through them: fixed-window views one by one, session views by shared state. */
 interface ViewLayout {
   /** The views that keep window hashes (fixed windows, open_sessions counts): the ones with windows to evict. */
@@ -98,8 +104,8 @@ interface ViewLayout {
 export class Processor {
   private readonly now: () => number;
   private readonly layout: ViewLayout;
-  /** Per partition, the seen-set as this processor's last commit left it (seen-index.ts). */
-  private readonly indexes = new Map<number, SeenIndex>();
+  /** Per partition, what this processor's last commit left: the seen-set (seen-index.ts) and the max event time. */
+  private readonly held = new Map<number, Held>();
 
   constructor(
     private readonly store: StateStore,
@@ -113,7 +119,7 @@ export class Processor {
 
   /** Lets go of what it holds for partitions other than these (after a rebalance took them away). */
   keepOnly(partitions: readonly number[]): void {
-    for (const p of this.indexes.keys()) if (!partitions.includes(p)) this.indexes.delete(p);
+    for (const p of this.held.keys()) if (!partitions.includes(p)) this.held.delete(p);
   }
 
   async process(partition: number, records: BatchEvents, ctx: BatchContext): Promise<BatchOutcome> {
@@ -125,10 +131,10 @@ export class Processor {
       const { lateEvents } = plan.batch;
       if (lateEvents.length > 0) await ctx.onLate?.(lateEvents);
       if (await this.commit(partition, plan)) {
-        this.indexes.set(partition, plan.batch.indexAfter(plan.outcome.nextOffset));
+        this.held.set(partition, { index: plan.batch.indexAfter(plan.outcome.nextOffset), maxTime: plan.outcome.maxTime });
         return plan.outcome;
       }
-      this.indexes.delete(partition);
+      this.held.delete(partition);
     }
   }
 
@@ -145,7 +151,13 @@ export class Processor {
 
   private async plan(partition: number, records: BatchEvents, ctx: BatchContext) {
     const n = records.length;
-    const stored = (await this.store.offsets([partition])).get(partition) ?? null;
+    // A batch that starts where this processor's last commit ended finds the store as that commit
+    // left it, unless another writer moved the partition meanwhile: the commit's fence finds that,
+    // and the batch is planned again from what the store then holds. Two reads fewer per batch,
+    // each a round trip that waits behind another partition's commit.
+    const held = this.held.get(partition);
+    const trusted = held && n > 0 && records.offset(0) === held.index.offset ? held : null;
+    const stored = trusted ? trusted.index.offset : ((await this.store.offsets([partition])).get(partition) ?? null);
     // The records before `from` are applied already (a replay after a crash): offsets ascend.
     let from = 0;
     if (stored !== null) while (from < n && records.offset(from) < stored) from++;
@@ -160,16 +172,16 @@ export class Processor {
       opCount: 0,
     };
     // Another writer moved the partition since this processor's last commit: its index is stale.
-    let index = this.indexes.get(partition) ?? null;
+    let index = held?.index ?? null;
     if (index && index.offset !== stored) {
-      this.indexes.delete(partition);
+      this.held.delete(partition);
       index = null;
     }
     if (from === n) return { todo: false as const, outcome };
     if (stored !== null && records.offset(from) > stored) {
       throw new OffsetGapError(`partition ${partition}: the store is at offset ${stored} but the batch starts at ${records.offset(from)}`);
     }
-    const batch = new BatchPlan(this.store, partition, this.opts.dedupeHorizonMs, this.layout, ctx, this.now(), index ?? stored);
+    const batch = new BatchPlan(this.store, partition, this.opts.dedupeHorizonMs, this.layout, ctx, this.now(), index ?? stored, trusted);
     await batch.load(records, from);
     batch.run(records, from, outcome);
     const ops = batch.ops();
@@ -244,6 +256,8 @@ class BatchPlan {
     private readonly nowMs: number,
     /** The seen index this processor holds for the stored offset, or that offset, to load one at. */
     private readonly known: SeenIndex | number | null,
+    /** What this processor's last commit left, where the batch follows on from it (else read). */
+    private readonly trusted: Held | null,
   ) {}
 
   /** Loads what the records from `from` on need. */
@@ -258,8 +272,7 @@ class BatchPlan {
     const { windowed, groups } = this.layout;
     const cutoff = this.ctx.evictBefore;
     // Read first: which generations of the seen-set to consult follows from it.
-    const [max] = await this.store.hmget(p, KEYS.meta, [META.maxTime]);
-    this.maxTime = max === null || max === undefined ? null : Number(max);
+    this.maxTime = this.trusted ? this.trusted.maxTime : await this.storedMaxTime();
     this.startMaxTime = this.maxTime;
     const [index, sessionLists, windowEvictions, sessionEvictions] = await Promise.all([
       this.loadIndex(),
@@ -298,6 +311,11 @@ class BatchPlan {
       });
       this.sessions.set(g.state, byKey);
     }
+  }
+
+  private async storedMaxTime(): Promise<number | null> {
+    const [max] = await this.store.hmget(this.partition, KEYS.meta, [META.maxTime]);
+    return max === null || max === undefined ? null : Number(max);
   }
 
   /** Runs the records from `from` on, whose events load read. */

@@ -27,13 +27,21 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
  * Records per processed batch, at most. Per batch, every window a key's pane touches and every
  * session list a key holds is read and written once, so larger batches do less per event (10,000
  * measured 12% faster than 5,000 on Redis; 20,000 another 10% less CPU than 10,000), at the price
- * of a longer commit script, during which Redis serves nobody else (about 80 ms here). A partition's
- * share of a 16 MiB fetch holds about 27,000 of the workload's records: a bound above that makes
- * each fetched partition one batch, where 20,000 left a 7,000-record remainder batch behind it
- * (1M events: 39 batches instead of 75, node's main thread 11.3-11.9 s instead of 12.5-13.2 s,
- * Redis 3.6-3.8 s instead of 4.1). Larger fetches were slower (32 MiB, and 8 MiB in one batch).
+ * of a longer commit script, during which Redis serves nobody else. A bound above a fetched
+ * partition's record count (see SPEED_FETCH_BYTES) makes each fetched partition one batch, where a
+ * smaller one leaves a remainder batch behind it (1M events: 39 batches instead of 75 with 16 MiB
+ * fetches and 20,000 records, node's main thread 11.3-11.9 s instead of 12.5-13.2 s).
  */
-export const DEFAULT_MAX_BATCH_RECORDS = 50_000;
+export const DEFAULT_MAX_BATCH_RECORDS = 100_000;
+/**
+ * Bytes per fetch: a partition's quarter of 32 MiB holds about 54,000 of the workload's records.
+ * While kafkajs decoded the records, a larger fetch was a longer pause and no faster; with the
+ * consumer thread decoding record batches itself (record-batches.ts), the processing thread is the
+ * bound, and larger batches save it work. 3M events, one batch per fetched partition: 246-260k
+ * events/s with 32 MiB against 209-228k with 16 MiB, Redis 2.0-2.2 s against 2.9-3.1 s of CPU;
+ * 64 MiB did no better (234-263k).
+ */
+export const SPEED_FETCH_BYTES = 32 << 20;
 /**
  * The edge rejected far-future events against its own clock; the speed layer re-validates only to
  * keep foreign producers' garbage out of the views (the archiver dead-letters it), with a skew
@@ -85,10 +93,11 @@ export interface SpeedLayer {
 export async function speedConsumeOptions(
   log: EventLog,
   maxBatchRecords = DEFAULT_MAX_BATCH_RECORDS,
-): Promise<Pick<ConsumeOptions, 'topic' | 'maxBatchRecords' | 'concurrentPartitions' | 'fetchAhead' | 'worker' | 'decodeEvents'>> {
+): Promise<Pick<ConsumeOptions, 'topic' | 'maxBatchRecords' | 'fetchBytes' | 'concurrentPartitions' | 'fetchAhead' | 'worker' | 'decodeEvents'>> {
   return {
     topic: TOPICS.events,
     maxBatchRecords,
+    fetchBytes: SPEED_FETCH_BYTES,
     // State is per partition: while one partition's commit runs in Redis, another's batch is planned.
     concurrentPartitions: await log.partitionCount(TOPICS.events),
     // The store's commit is fenced on its offsets: a batch landing after its partition moved on

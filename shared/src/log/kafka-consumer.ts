@@ -1,6 +1,6 @@
 import type { Batch, Consumer, EachBatchPayload } from 'kafkajs';
 import type { KafkaLog } from './kafka-log.ts';
-import { FetchedRecords } from './record-batches.ts';
+import { FetchedRecord, FetchedRecords } from './record-batches.ts';
 import type { ConsumeOptions, ConsumerHandle, LogRecord, Offsets, RecordBatch } from './types.ts';
 
 /** How often an `untilEnd` member looks where the partitions other members hold have got to. */
@@ -274,18 +274,7 @@ function fetchedBatch(topic: string, partition: number, fetched: FetchedRecords)
     partition,
     fetched,
     get records() {
-      return (records ??= Array.from(
-        { length: fetched.length },
-        (_, i) =>
-          new FetchedRecord(
-            topic,
-            partition,
-            fetched.offset(i),
-            String(fetched.timestamp(i)),
-            fetched.keyStart(i) < 0 ? null : fetched.bytes.subarray(fetched.keyStart(i), fetched.keyEnd(i)),
-            fetched.bytes.subarray(fetched.valueStart(i), fetched.valueEnd(i)),
-          ),
-      ));
+      return (records ??= fetched.records(topic, partition));
     },
   };
 }
@@ -313,34 +302,3 @@ function toRecords(batch: Batch, topic: string, end: number): LogRecord[] | Fetc
 }
 
 const EMPTY = Buffer.alloc(0);
-
-/**
- * A record as fetched: its key and value are decoded from the fetched bytes when read, so a consumer
- * that passes bytes on (the archiver) never pays for strings it does not use. The value is not kept:
- * a consumer that parses it reads it once, and a kept string would live as long as its batch, which
- * the young generation's collections copy over and over. The timestamp is kafkajs's text, read as a
- * number when asked: a 13-digit number parsed per record was half of this conversion's cost (about
- * 90 of 190 ns in a micro-run), and the speed layer never asks.
- */
-export class FetchedRecord implements LogRecord {
-  constructor(
-    readonly topic: string,
-    readonly partition: number,
-    readonly offset: number,
-    private readonly timestampText: string,
-    readonly keyBytes: Buffer | null,
-    readonly valueBytes: Buffer,
-  ) {}
-
-  get timestamp(): number {
-    return Number(this.timestampText);
-  }
-
-  get key(): string | null {
-    return this.keyBytes === null ? null : this.keyBytes.toString();
-  }
-
-  get value(): string {
-    return this.valueBytes.toString();
-  }
-}

@@ -141,6 +141,22 @@ test("records made from their parts read back as given, and slices and `before` 
   );
 });
 
+test('as records, fetched records read their offsets, timestamps, keys (or none) and values from the columns', () => {
+  fc.assert(
+    fc.property(fc.array(fc.record({ timestamp: fc.nat(), key: fc.option(fc.string({ maxLength: 10 }), { nil: null }), value: fc.string({ maxLength: 20 }) }), { maxLength: 10 }), (given) => {
+      const fetched = FetchedRecords.of(
+        given.map((r, i) => ({ offset: 7 + i, timestamp: r.timestamp, keyBytes: r.key === null ? null : Buffer.from(r.key), valueBytes: Buffer.from(r.value) })),
+      );
+      const records = fetched.records('t', 3);
+      assert.deepEqual(
+        records.map(({ topic, partition, offset, timestamp, key, value }) => ({ topic, partition, offset, timestamp, key, value })),
+        given.map((r, i) => ({ topic: 't', partition: 3, offset: 7 + i, timestamp: r.timestamp, key: r.key, value: r.value })),
+      );
+      records.forEach((r, i) => assert.ok(r.valueBytes!.equals(Buffer.from(given[i]!.value))));
+    }),
+  );
+});
+
 test("kafkajs's batch (as patched) over columns: only the records from the fetched offset on, and its first and last offsets", () => {
   const value = Buffer.from('v');
   const records = FetchedRecords.of([10, 11, 13, 14].map((offset) => ({ offset, timestamp: 0, keyBytes: null, valueBytes: value })));

@@ -1,10 +1,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { decodePacked, type PackedEvents } from '../events/packed-events.ts';
 import { KafkaLog } from './kafka-log.ts';
-import type { FetchedBatch, FetchedRecord } from './kafka-consumer.ts';
+import type { FetchedBatch } from './kafka-consumer.ts';
 import { decodeRecordBatchesHere } from './kafkajs-records.ts';
 import { packRecords } from './packed-records.ts';
-import { FetchedRecords } from './record-batches.ts';
+import { FetchedRecords, type FetchedRecord } from './record-batches.ts';
 import { ThreadChannel } from './thread-channel.ts';
 import type { ConsumeOptions, ConsumerHandle, Offsets } from './types.ts';
 import { threadLogger, type WorkerBatch, type WorkerConsumerData } from './worker-consumer.ts';

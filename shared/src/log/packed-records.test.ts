@@ -13,6 +13,8 @@ test('a packed batch unpacks to the records it was packed from: offsets, timesta
       (given) => {
         const fetched = FetchedRecords.of(given.map((r) => ({ ...r, keyBytes: r.key === null ? null : Buffer.from(r.key), valueBytes: Buffer.from(r.value) })));
         const packed = packRecords('t', 2, fetched);
+        // Exactly the keys' and values' bytes cross, no more.
+        assert.equal(packed.bytes.byteLength, given.reduce((n, r) => n + Buffer.byteLength(r.key ?? '') + Buffer.byteLength(r.value), 0));
         // Across threads the buffers are transferred: the receiving side sees only these two.
         const [bytes, meta] = structuredClone([packed.bytes, packed.meta], { transfer: [packed.bytes, packed.meta.buffer as ArrayBuffer] });
         const got = unpackRecords({ topic: 't', partition: 2, bytes, meta });

@@ -20,7 +20,10 @@ const FIELDS = 4;
 export function packRecords(topic: string, partition: number, records: FetchedRecords): PackedBatch {
   const n = records.length;
   let size = 0;
-  for (let i = 0; i < n; i++) size += Math.max(0, records.keyEnd(i) - records.keyStart(i)) + records.valueEnd(i) - records.valueStart(i);
+  for (let i = 0; i < n; i++) {
+    const keyStart = records.keyStart(i);
+    size += (keyStart < 0 ? 0 : records.keyEnd(i) - keyStart) + records.valueEnd(i) - records.valueStart(i);
+  }
   const bytes = new Uint8Array(size);
   const meta = new Float64Array(n * FIELDS);
   let at = 0;

@@ -31,6 +31,8 @@ interface GivenRecord {
 interface GivenBatch {
   firstOffset: number;
   firstTimestamp: number;
+  /** The broker's clock stamps the batch (LogAppendTime): every record has its max timestamp. */
+  appendTime?: boolean;
   records: GivenRecord[];
 }
 
@@ -47,8 +49,12 @@ const recordArb: fc.Arbitrary<GivenRecord> = fc.record({
 const batchArb: fc.Arbitrary<GivenBatch> = fc.record({
   firstOffset: fc.oneof(fc.nat(1000), fc.integer({ min: 2 ** 32, max: 2 ** 50 })),
   firstTimestamp: fc.integer({ min: 0, max: 2 ** 43 }),
+  appendTime: fc.boolean(),
   records: fc.array(recordArb, { minLength: 1, maxLength: 20 }),
 });
+/** Where a batch's attributes' low byte sits; the timestamp type is its bit 3. kafkajs's encoder always writes CreateTime. */
+const ATTRIBUTES_LOW_BYTE = 22;
+const LOG_APPEND_TIME = 0x08;
 
 async function encode(batch: GivenBatch, options: object = {}): Promise<Buffer> {
   let delta = -1;
@@ -59,11 +65,13 @@ async function encode(batch: GivenBatch, options: object = {}): Promise<Buffer> 
   const encoded = await encodeBatch({
     firstOffset: Long.fromNumber(batch.firstOffset),
     firstTimestamp: batch.firstTimestamp,
-    maxTimestamp: batch.firstTimestamp,
+    maxTimestamp: batch.firstTimestamp + 12_345,
     lastOffsetDelta: delta,
     records,
     ...options,
   });
+  // Neither decoder checks the CRC, so the bit can be set after it was computed.
+  if (batch.appendTime) encoded.buffer[ATTRIBUTES_LOW_BYTE]! |= LOG_APPEND_TIME;
   return encoded.buffer;
 }
 

@@ -9,7 +9,9 @@ import { decodeRecordBatches } from './record-batches.ts';
  */
 export function decodeRecordBatchesHere(): void {
   const decodeMessages = createRequire(import.meta.url)('kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js') as {
-    recordBatchesDecoder: typeof decodeRecordBatches | null;
+    recordBatchesDecoder?: typeof decodeRecordBatches | null;
   };
+  // Unpatched, kafkajs would never call it: the consumer would run, at kafkajs's speed, unnoticed.
+  if (!('recordBatchesDecoder' in decodeMessages)) throw new Error('kafkajs is not patched (patches/kafkajs+2.2.4.patch): run npm install');
   decodeMessages.recordBatchesDecoder = decodeRecordBatches;
 }

@@ -168,6 +168,30 @@ test('a copy is a duplicate whether the processor remembers the partition (its s
   assert.equal((await readSpeedView(store, view))[0]?.revenue_cents, 15n);
 });
 
+test("a batch that follows on from its processor's own last commit, after another processor wrote the partition meanwhile, is planned again from the store: nothing applied twice, lateness judged on the store's clock", async () => {
+  const store = await MemoryStateStore.open({ dir: null });
+  const view = revenueView({ latePolicy: 'update' });
+  const open = () => new Processor(store, { views: [compileView(view)], dedupeHorizonMs: 10 * MINUTE });
+  const [a, b] = [open(), open()];
+  const ctx = { evictBefore: -Infinity };
+  const [e0, e1, e2, e3] = [purchase(T0, 1), purchase(T0 + 5 * MINUTE, 2), purchase(T0 + 5 * MINUTE + 1, 4), purchase(T0 + 10_000, 8)];
+  await a.process(0, records([e0]), ctx);
+  // b takes the partition over and moves its clock five minutes on.
+  await b.process(0, records([e1, e2], 1), ctx);
+  // a's batch fetched ahead starts where a's own commit ended: b's records, and one more.
+  const out = await a.process(0, records([e1, e2, e3], 1), ctx);
+  assert.deepEqual([out.applied, out.events, out.duplicates, out.nextOffset], [true, 1, 0, 4]);
+  assert.equal(out.late.get(view.name), 1, "late against b's clock, not the one a's commit left");
+  const rows = await readSpeedView(store, view);
+  assert.deepEqual(
+    rows.map((r) => [Number(r.window_start), r.revenue_cents]),
+    [
+      [T0, 9n],
+      [T0 + 5 * MINUTE, 6n],
+    ],
+  );
+});
+
 test('a processor lets go of the seen index of a partition it no longer holds, and reads it from the store when the partition comes back', async () => {
   const store = await MemoryStateStore.open({ dir: null });
   const reads: string[] = [];

@@ -90,15 +90,16 @@ try {
     return { key: String(item.event!.user_id), value: itemLine(item) };
   });
   console.error(`speed bench: produced ${events} events in ${filled.toFixed(1)} s`);
+  const consumeOptions = await speedConsumeOptions(log, batchRecords);
 
-  const before = await rawRun('before');
+  const before = await rawRun('before', consumeOptions.fetchBytes);
   const beforeSpeed = await cpuNow();
   const speed = await speedRun();
   const speedCpu = cpuSince(beforeSpeed, await cpuNow());
   console.error(`speed bench: speed layer ${Math.round(speed.rate)} ev/s; RSS ${mib(speed.rss.start)} -> ${mib(speed.rss.end)} MiB (max ${mib(speed.rss.firstHalfMax)} in the first half, ${mib(speed.rss.secondHalfMax)} in the second)`);
-  const after = await rawRun('after');
+  const after = await rawRun('after', consumeOptions.fetchBytes);
   const raw = (before.rate + after.rate) / 2;
-  const alone = await consumerAloneRun();
+  const alone = await consumerAloneRun(consumeOptions);
   const cpu = {
     raw_consume_us_per_event: perEvent((before.cpu + after.cpu) / 2),
     consumer_alone_us_per_event: perEvent(alone.cpu),
@@ -164,22 +165,22 @@ try {
 }
 
 /** The raw consume-only rate over the whole topic, and the process's CPU seconds for it. */
-async function rawRun(when: 'before' | 'after'): Promise<{ rate: number; cpu: number }> {
+async function rawRun(when: 'before' | 'after', fetchBytes: number | undefined): Promise<{ rate: number; cpu: number }> {
   const start = await cpuNow();
   // Fetching as much at a time as the speed layer does.
-  const rate = await rawConsumeRate(kafka, `${prefix}bench-raw-${when}`, topic, events, (await speedConsumeOptions(log, batchRecords)).fetchBytes);
+  const rate = await rawConsumeRate(kafka, `${prefix}bench-raw-${when}`, topic, events, fetchBytes);
   const cpu = cpuSince(start, await cpuNow()).node;
   console.error(`speed bench: raw kafkajs consume (${when} the speed layer) ${Math.round(rate)} ev/s, ${perEvent(cpu)} us of CPU per event`);
   return { rate, cpu };
 }
 
 /** The speed layer's consumer over the whole topic with nothing done to the events, timed like the others; and its CPU seconds. */
-async function consumerAloneRun(): Promise<{ rate: number; cpu: number }> {
+async function consumerAloneRun(consumeOptions: Awaited<ReturnType<typeof speedConsumeOptions>>): Promise<{ rate: number; cpu: number }> {
   const start = await cpuNow();
   const timed = timedFromAssignment(log);
   let seen = 0;
   const handle = await timed.log.consume({
-    ...(await speedConsumeOptions(log, batchRecords)),
+    ...consumeOptions,
     group: 'bench-consumer-alone',
     untilEnd: true,
     startOffsets: async (partitions) => new Map(partitions.map((p) => [p, 0])),

@@ -181,7 +181,7 @@ export class Processor {
     if (stored !== null && records.offset(from) > stored) {
       throw new OffsetGapError(`partition ${partition}: the store is at offset ${stored} but the batch starts at ${records.offset(from)}`);
     }
-    const batch = new BatchPlan(this.store, partition, this.opts.dedupeHorizonMs, this.layout, ctx, this.now(), index ?? stored, trusted);
+    const batch = new BatchPlan(this.store, partition, this.opts.dedupeHorizonMs, this.layout, ctx, this.now(), index ?? stored, trusted?.maxTime);
     await batch.load(records, from);
     batch.run(records, from, outcome);
     const ops = batch.ops();
@@ -256,8 +256,8 @@ class BatchPlan {
     private readonly nowMs: number,
     /** The seen index this processor holds for the stored offset, or that offset, to load one at. */
     private readonly known: SeenIndex | number | null,
-    /** What this processor's last commit left, where the batch follows on from it (else read). */
-    private readonly trusted: Held | null,
+    /** The max event time this processor's last commit left, where the batch follows on from it; undefined: read it. */
+    private readonly heldMaxTime: number | null | undefined,
   ) {}
 
   /** Loads what the records from `from` on need. */
@@ -272,7 +272,7 @@ class BatchPlan {
     const { windowed, groups } = this.layout;
     const cutoff = this.ctx.evictBefore;
     // Read first: which generations of the seen-set to consult follows from it.
-    this.maxTime = this.trusted ? this.trusted.maxTime : await this.storedMaxTime();
+    this.maxTime = this.heldMaxTime !== undefined ? this.heldMaxTime : await this.storedMaxTime();
     this.startMaxTime = this.maxTime;
     const [index, sessionLists, windowEvictions, sessionEvictions] = await Promise.all([
       this.loadIndex(),

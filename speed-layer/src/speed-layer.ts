@@ -103,8 +103,8 @@ export async function speedConsumeOptions(
     // The store's commit is fenced on its offsets: a batch landing after its partition moved on
     // to another member is applied once, by whichever commits first.
     fetchAhead: true,
-    // Kafka: kafkajs fetches and decodes on a worker thread, so its garbage and CPU stay off the
-    // thread that plans and commits (embedded log: ignored).
+    // Kafka: fetching and decoding run on a worker thread (kafkajs, and our record-batch decoder),
+    // so their garbage and CPU stay off the thread that plans and commits (embedded log: ignored).
     worker: true,
     // And parses and validates the events there: a quarter of this thread's time otherwise. The
     // records themselves are not read here (the processor reads the events), so they stay there.
